@@ -28,6 +28,7 @@ DEFAULT_TIME_LIMIT_SECONDS = 10.0
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH)]
 Name = Annotated[str, msgspec.Meta(max_length=MAX_NAME_LENGTH)]
 NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+HourMinute = Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 
 
 class Base(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
@@ -49,7 +50,7 @@ class ShiftType(Base):
     id: Id
     duration_minutes: Annotated[int, msgspec.Meta(ge=1)]
     name: Name | None = None
-    start_time: Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")] | None = None
+    start_time: HourMinute | None = None
     # Shift types that may not be worked on the day after this one.
     forbidden_next: list[Id] = []
 
@@ -98,6 +99,7 @@ class Options(Base):
 
 class Problem(Base):
     horizon: Horizon
+    name: Name | None = None
     shift_types: list[ShiftType]
     employees: list[Employee]
     requests: list[Request] = []

@@ -99,12 +99,12 @@ class Options(Base):
 
 class Problem(Base):
     horizon: Horizon
-    name: Name | None = None
     shift_types: list[ShiftType]
     employees: list[Employee]
     requests: list[Request] = []
     cover: list[Cover] = []
     options: Options = msgspec.field(default_factory=Options)
+    name: Name | None = None
 
 
 class Assignment(Base):

@@ -231,9 +231,10 @@ def test_truncated_file_names_the_missing_section() -> None:
 def test_load_reads_curtois_by_suffix_or_content(tmp_path: Path) -> None:
     (tmp_path / "mini.txt").write_bytes(MINI.encode())
     (tmp_path / "mini.dat").write_bytes(MINI.encode())
-    expected = parse_curtois(MINI)
+    expected = parse_curtois(MINI, name="mini")
     assert load_problem_file(tmp_path / "mini.txt") == expected
     assert load_problem_file(str(tmp_path / "mini.dat")) == expected
+    assert expected.name == "mini"  # the file's stem names the problem
 
 
 def test_load_reads_json(tmp_path: Path) -> None:

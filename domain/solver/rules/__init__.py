@@ -1,0 +1,22 @@
+"""Constraint families of the CP-SAT model, one module each (STYLE.md 6).
+
+Every module exposes `add(v: RosterVars) -> list[Penalty]`: hard rules add constraints and
+return no penalty; soft rules return named penalty expressions that the model minimises and
+that a solution can report family by family.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ortools.sat.python import cp_model
+
+
+@dataclass(frozen=True, slots=True)
+class Penalty:
+    name: str  # "requests_on" | "requests_off" | "cover_under" | "cover_over"
+    expr: cp_model.LinearExprT
+
+
+def all_constant(terms) -> bool:
+    return all(isinstance(t, int) for t in terms)

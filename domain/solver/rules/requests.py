@@ -1,0 +1,20 @@
+"""Soft: shift-on requests (violated if off or on another shift) and shift-off requests."""
+
+from __future__ import annotations
+
+from domain.solver.rules import Penalty
+from domain.solver.variables import RosterVars
+
+
+def add(v: RosterVars) -> list[Penalty]:
+    inst = v.inst
+    on_terms, off_terms = [], []
+    for e in range(inst.n_employees):
+        for d in range(inst.days):
+            on_row, off_row = inst.on_weight[e][d], inst.off_weight[e][d]
+            for s in range(inst.n_shifts):
+                if on_row[s]:
+                    on_terms.append(on_row[s] * (1 - v.x(e, d, s)))
+                if off_row[s]:
+                    off_terms.append(off_row[s] * v.x(e, d, s))
+    return [Penalty("requests_on", sum(on_terms)), Penalty("requests_off", sum(off_terms))]

@@ -6,18 +6,29 @@ wall time beyond CP-SAT's own time limit, which the parent backs up with a hard 
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ortools.sat.python import cp_model
 
+from domain.solver.cost import roster_cost
+from domain.solver.feasibility import is_feasible
 from domain.solver.instance import Instance, Roster
+from domain.solver.lns import LnsStats, improve
 from domain.solver.model import RosterModel
 
 # CP-SAT proves bounds far better with 8 search workers than with 2, even on 2 cores: its
 # portfolio runs LP-based, core-based and LNS workers side by side (measured, DESIGN.md 6).
 DEFAULT_WORKERS = 8
+
+# Share of the time limit given to the full model before LNS takes over. The full model
+# proves the bound and solves the small instances outright; past that, it stalls well above
+# the best-known values, where the structured neighbourhoods of lns.py keep improving.
+FULL_MODEL_SHARE = 0.35
+# Above this many (employee, day, shift) cells, a feasible hint goes straight to LNS.
+FULL_MODEL_MAX_CELLS = 60_000
 
 _STATUS = {
     cp_model.OPTIMAL: "optimal",
@@ -69,7 +80,7 @@ class _Streamer(cp_model.CpSolverSolutionCallback):
         self._sink(
             CpsatProgress(
                 objective=round(self.objective_value),
-                bound=round(self.best_objective_bound),
+                bound=math.ceil(self.best_objective_bound - 1e-6),
                 elapsed=time.monotonic() - self._started,
                 roster=roster,
             )
@@ -84,32 +95,92 @@ def solve_cpsat(
     seed: int = 0,
     hint: Roster | None = None,
     on_solution: Callable[[CpsatProgress], None] | None = None,
+    full_share: float = FULL_MODEL_SHARE,
 ) -> CpsatResult:
+    """The full model first (solutions and a lower bound), then LNS on the incumbent.
+
+    A large instance with a hard-feasible hint skips the full model: building and presolving
+    it would eat most of the time limit (Curtois Instance22: 135k variables, seconds of
+    Python before CP-SAT even starts), while windows around the hint improve it at once.
+    """
     started = time.monotonic()
+    deadline = started + time_limit
+    sink = on_solution or (lambda _p: None)
+    hint_ok = hint is not None and is_feasible(instance, hint)
+    stats: dict[str, object] = {"workers": workers}
+    if hint_ok and _cells(instance) > FULL_MODEL_MAX_CELLS:
+        status, roster, bound = "feasible", hint, None
+        stats["full_model"] = "skipped: large instance, feasible hint"
+    else:
+        status, roster, bound = _solve_full(
+            instance, time_limit * full_share, workers, seed, hint, started, sink, stats
+        )
+        if roster is None and hint_ok and status == "unknown":
+            status, roster = "feasible", hint
+    lns_stats = LnsStats()
+    if status == "feasible" and roster is not None:
+
+        def publish(better: Roster, cost: int) -> None:
+            sink(CpsatProgress(cost, bound, time.monotonic() - started, better))
+
+        roster = improve(
+            instance,
+            roster,
+            deadline=deadline,
+            seed=seed,
+            on_improvement=publish,
+            lower_bound=bound,
+            stats=lns_stats,
+        )
+    objective = roster_cost(instance, roster) if roster is not None else None
+    if objective is not None and bound is not None and objective <= bound:
+        status = "optimal"
+    stats.update(lns_moves=lns_stats.moves, lns_improvements=lns_stats.improvements)
+    return CpsatResult(
+        status=status,
+        roster=roster,
+        objective=objective,
+        bound=bound,
+        wall_time=time.monotonic() - started,
+        stats=stats,
+    )
+
+
+def _cells(inst: Instance) -> int:
+    return inst.n_employees * inst.days * inst.n_shifts
+
+
+def _solve_full(
+    instance: Instance,
+    seconds: float,
+    workers: int,
+    seed: int,
+    hint: Roster | None,
+    started: float,
+    sink: Callable[[CpsatProgress], None],
+    stats: dict[str, object],
+) -> tuple[str, Roster | None, int | None]:
+    """Solve the whole model for `seconds`: (status, best roster or None, lower bound)."""
     rm = RosterModel(instance)
     if hint is not None:
         rm.vars.add_hint(hint)
     built = time.monotonic() - started
     solver = cp_model.CpSolver()
-    solver.parameters.copy_from(parameters(time_limit - built, workers, seed))
-    streamer = _Streamer(rm, started, on_solution or (lambda _p: None))
+    solver.parameters.copy_from(parameters(seconds - built, workers, seed))
+    streamer = _Streamer(rm, started, sink)
     code = solver.solve(rm.model, streamer)
-    status = _STATUS.get(code, "unknown")
-    has_roster = code in (cp_model.OPTIMAL, cp_model.FEASIBLE)
-    return CpsatResult(
-        status=status,
-        roster=rm.vars.extract(solver.boolean_value) if has_roster else None,
-        objective=round(solver.objective_value) if has_roster else None,
-        bound=round(solver.best_objective_bound)
-        if has_roster or code == cp_model.UNKNOWN
-        else None,
-        wall_time=time.monotonic() - started,
-        stats={
-            "build_seconds": round(built, 3),
-            "solutions": streamer.count,
-            "branches": solver.num_branches,
-            "conflicts": solver.num_conflicts,
-            "workers": workers,
-            "penalties": rm.penalty_values(solver.value) if has_roster else None,
-        },
+    stats.update(
+        full_model_seconds=round(time.monotonic() - started, 3),
+        build_seconds=round(built, 3),
+        solutions=streamer.count,
+        branches=solver.num_branches,
+        conflicts=solver.num_conflicts,
     )
+    status = _STATUS.get(code, "unknown")
+    if code in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        # The objective is integral, so the ceiling of a fractional bound is still a bound.
+        bound = math.ceil(solver.best_objective_bound - 1e-6)
+        return status, rm.vars.extract(solver.boolean_value), bound
+    if code == cp_model.UNKNOWN and math.isfinite(solver.best_objective_bound):
+        return status, None, math.ceil(solver.best_objective_bound - 1e-6)
+    return status, None, None

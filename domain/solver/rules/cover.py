@@ -16,7 +16,7 @@ def add(v: RosterVars) -> list[Penalty]:
     inst = v.inst
     n_e = inst.n_employees
     under_terms, over_terms = [], []
-    for d in range(inst.days):
+    for d in v.free_days():  # days outside a window model are constants (see requests.py)
         for s in range(inst.n_shifts):
             line = inst.cover[d][s]
             if line is None:

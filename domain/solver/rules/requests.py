@@ -9,8 +9,10 @@ from domain.solver.variables import RosterVars
 def add(v: RosterVars) -> list[Penalty]:
     inst = v.inst
     on_terms, off_terms = [], []
+    # Days outside a window model are constants: leaving them out shifts the objective by a
+    # constant, so the window model minimises the cost of its own days (see lns.py).
     for e in range(inst.n_employees):
-        for d in range(inst.days):
+        for d in v.free_days():
             on_row, off_row = inst.on_weight[e][d], inst.off_weight[e][d]
             for s in range(inst.n_shifts):
                 if on_row[s]:

@@ -1,0 +1,52 @@
+# Rota: developer commands. `make run` and `make test` are all a newcomer needs.
+
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CURTOIS_DIR ?= ../shared/bench/curtois
+# Two pytest workers: the solver tests each start a CP-SAT child with 8 search threads, and
+# more parallel children than cores only slows every solve down.
+PYTEST_ARGS ?= -n 2
+
+.DEFAULT_GOAL := help
+.PHONY: help install test lint format run bench clean
+
+help:
+	@echo "make install  create $(VENV) and install rota with its test tools"
+	@echo "make run      solve the bundled sample problem and print the roster"
+	@echo "make test     lint, import contracts, then the test suite"
+	@echo "make lint     ruff check, ruff format --check, lint-imports"
+	@echo "make format   ruff format and ruff check --fix"
+	@echo "make bench    the Curtois benchmark, 30 s per instance, into var/bench-curtois.json"
+	@echo "make clean    remove caches, build output and var/ (keeps $(VENV))"
+
+# Reinstalled only when pyproject.toml changes (the stamp is newer otherwise).
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: lint
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+run: $(STAMP)
+	$(BIN)/rota solve domain/samples/sample.json --time-limit 5
+
+bench: $(STAMP)
+	$(BIN)/rota bench curtois $(CURTOIS_DIR) --time-limit 30 -o var/bench-curtois.json
+
+clean:
+	rm -rf build dist var *.egg-info .pytest_cache .ruff_cache .hypothesis .import_linter_cache
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -20,3 +20,13 @@ class Penalty:
 
 def all_constant(terms) -> bool:
     return all(isinstance(t, int) for t in terms)
+
+
+def require_constant(v, holds: bool) -> None:
+    """A rule whose terms are all constants: if it is broken, the full model is infeasible.
+
+    In a window model the constants are the incumbent's own days outside the window, which
+    that window cannot change: they are left alone rather than made to block every repair.
+    """
+    if not holds and v.context is None:
+        v.model.add_bool_or([False])

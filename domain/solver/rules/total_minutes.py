@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from domain.solver.rules import Penalty, all_constant
+from domain.solver.rules import Penalty, all_constant, require_constant
 from domain.solver.variables import RosterVars
 
 
@@ -15,9 +15,11 @@ def add(v: RosterVars) -> list[Penalty]:
         terms = [
             (inst.duration[s], v.x(e, d, s)) for d in range(inst.days) for s in range(inst.n_shifts)
         ]
-        if all_constant(t for _, t in terms):
-            continue
         minutes = sum(coef * t for coef, t in terms)
+        if all_constant(t for _, t in terms):
+            # e.g. every day is a day off: a minimum above 0 can never be reached
+            require_constant(v, (lo or 0) <= minutes <= (hi if hi is not None else minutes))
+            continue
         if lo is not None and lo > 0:
             v.model.add(minutes >= lo)
         if hi is not None:

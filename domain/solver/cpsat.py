@@ -26,9 +26,12 @@ DEFAULT_WORKERS = 8
 # Share of the time limit given to the full model before LNS takes over. The full model
 # proves the bound and solves the small instances outright; past that, it stalls well above
 # the best-known values, where the structured neighbourhoods of lns.py keep improving.
-FULL_MODEL_SHARE = 0.35
-# Above this many (employee, day, shift) cells, a feasible hint goes straight to LNS.
+FULL_MODEL_SHARE = 0.15
+# Above this many (employee, day, shift) cells, a feasible hint goes straight to LNS, and
+# LNS never hands back to the full model.
 FULL_MODEL_MAX_CELLS = 60_000
+# LNS rounds in a row without an improvement before the full model gets another turn.
+STALL_ROUNDS = 12
 
 _STATUS = {
     cp_model.OPTIMAL: "optimal",
@@ -118,20 +121,50 @@ def solve_cpsat(
         if roster is None and hint_ok and status == "unknown":
             status, roster = "feasible", hint
     lns_stats = LnsStats()
-    if status == "feasible" and roster is not None:
+    small = _cells(instance) <= FULL_MODEL_MAX_CELLS
+    revisits = 0
+    while status == "feasible" and roster is not None and deadline - time.monotonic() > 0.5:
 
-        def publish(better: Roster, cost: int) -> None:
+        def publish(better: Roster, cost: int, bound: int | None = bound) -> None:
             sink(CpsatProgress(cost, bound, time.monotonic() - started, better))
 
         roster = improve(
             instance,
             roster,
             deadline=deadline,
-            seed=seed,
+            seed=seed + revisits,
             on_improvement=publish,
             lower_bound=bound,
             stats=lns_stats,
+            stall_rounds=STALL_ROUNDS if small else None,
         )
+        left = deadline - time.monotonic()
+        if (
+            not small
+            or left < 1.0
+            or (bound is not None and roster_cost(instance, roster) <= bound)
+        ):
+            break
+        # The windows are stuck in a local optimum: hand the incumbent to the full portfolio
+        # (its own LNS and LP workers, measured to find Instance5's 1148 where windows stall).
+        revisits += 1
+        again, better, new_bound = _solve_full(
+            instance,
+            max(left * 0.5, min(left, 5.0)),
+            workers,
+            seed + revisits,
+            roster,
+            started,
+            sink,
+            stats,
+        )
+        if new_bound is not None:
+            bound = new_bound if bound is None else max(bound, new_bound)
+        if better is not None and roster_cost(instance, better) < roster_cost(instance, roster):
+            roster = better
+        if again == "optimal":
+            status = "optimal"
+    stats["full_model_revisits"] = revisits
     objective = roster_cost(instance, roster) if roster is not None else None
     if objective is not None and bound is not None and objective <= bound:
         status = "optimal"
@@ -161,16 +194,17 @@ def _solve_full(
     stats: dict[str, object],
 ) -> tuple[str, Roster | None, int | None]:
     """Solve the whole model for `seconds`: (status, best roster or None, lower bound)."""
+    begun = time.monotonic()
     rm = RosterModel(instance)
     if hint is not None:
         rm.vars.add_hint(hint)
-    built = time.monotonic() - started
+    built = time.monotonic() - begun
     solver = cp_model.CpSolver()
     solver.parameters.copy_from(parameters(seconds - built, workers, seed))
     streamer = _Streamer(rm, started, sink)
     code = solver.solve(rm.model, streamer)
     stats.update(
-        full_model_seconds=round(time.monotonic() - started, 3),
+        full_model_seconds=round(time.monotonic() - begun, 3),
         build_seconds=round(built, 3),
         solutions=streamer.count,
         branches=solver.num_branches,

@@ -44,6 +44,9 @@ class RosterVars:
         self.context = context
         self.free_employees = frozenset(free_employees) if free_employees is not None else None
         n_s = inst.n_shifts
+        # Shifts worked on the fixed (non-free) days, per employee and type: rules that sum
+        # over the whole horizon take these as one constant instead of thousands of zeros.
+        self.fixed_count = [[0] * n_s for _ in range(inst.n_employees)]
         self._x: list[list[list[Term]]] = []
         self._work: list[list[Term]] = []
         for e in range(inst.n_employees):
@@ -54,6 +57,8 @@ class RosterVars:
                     s_fixed = context[e][d] if context is not None else OFF
                     xe.append([1 if s == s_fixed else 0 for s in range(n_s)])
                     we.append(0 if s_fixed == OFF else 1)
+                    if s_fixed != OFF:
+                        self.fixed_count[e][s_fixed] += 1
                     continue
                 row: list[Term] = [
                     model.new_bool_var(f"x[{e},{d},{s}]") if inst.may_work(e, d, s) else 0
@@ -93,6 +98,11 @@ class RosterVars:
 
     def free_days(self) -> range:
         return range(self.lo, self.hi)
+
+    def free_days_of(self, e: int) -> range:
+        """The days on which employee e has variables (empty if e is held fixed)."""
+        free = self.free_employees is None or e in self.free_employees
+        return range(self.lo, self.hi) if free else range(0)
 
     def touches(self, days: Iterable[int], e: int) -> bool:
         """True if any of these days is free for employee e (else the rule is all constants)."""

@@ -5,7 +5,9 @@ A limit of 0 never reaches this module: `RosterVars` creates no variable for it 
 
 from __future__ import annotations
 
-from domain.solver.rules import Penalty, all_constant
+from ortools.sat.python import cp_model
+
+from domain.solver.rules import Penalty, require_constant
 from domain.solver.variables import RosterVars
 
 
@@ -16,7 +18,10 @@ def add(v: RosterVars) -> list[Penalty]:
             limit = inst.max_shifts[e][s]
             if limit is None or limit >= inst.days:
                 continue  # FORMAT.md: values >= H have no effect
-            terms = [v.x(e, d, s) for d in range(inst.days)]
-            if not all_constant(terms):
-                v.model.add(sum(terms) <= limit)
+            free = [x for d in v.free_days_of(e) if not isinstance(x := v.x(e, d, s), int)]
+            fixed = v.fixed_count[e][s]
+            if free:
+                v.model.add(cp_model.LinearExpr.sum(free) <= limit - fixed)
+            else:
+                require_constant(v, fixed <= limit)
     return []

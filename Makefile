@@ -10,7 +10,7 @@ CURTOIS_DIR ?= ../shared/bench/curtois
 PYTEST_ARGS ?= -n 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint format run bench clean
+.PHONY: help install test lint format run bench bench-isolation clean
 
 help:
 	@echo "make install  create $(VENV) and install rota with its test tools"
@@ -19,6 +19,7 @@ help:
 	@echo "make lint     ruff check, ruff format --check, lint-imports"
 	@echo "make format   ruff format and ruff check --fix"
 	@echo "make bench    the Curtois benchmark, 30 s per instance, into var/bench-curtois.json"
+	@echo "make bench-isolation  the solver child's time and memory limits, measured"
 	@echo "make clean    remove caches, build output and var/ (keeps $(VENV))"
 
 # Reinstalled only when pyproject.toml changes (the stamp is newer otherwise).
@@ -46,6 +47,9 @@ run: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/rota bench curtois $(CURTOIS_DIR) --time-limit 30 -o var/bench-curtois.json
+
+bench-isolation: $(STAMP)
+	$(BIN)/python ops/bench/isolation.py $(CURTOIS_DIR)
 
 clean:
 	rm -rf build dist var *.egg-info .pytest_cache .ruff_cache .hypothesis .import_linter_cache

@@ -28,8 +28,10 @@ DEFAULT_WORKERS = 8
 # the best-known values, where the structured neighbourhoods of lns.py keep improving.
 FULL_MODEL_SHARE = 0.15
 # Above this many (employee, day, shift) cells, a feasible hint goes straight to LNS, and
-# LNS never hands back to the full model.
-FULL_MODEL_MAX_CELLS = 60_000
+# LNS never hands back to the full model. Instance20 (54,600 cells) came out at 37.9 % above
+# the best-known value this way against 45.1 % with the full model first; Instance14 and 18
+# (about 5,500 cells) still get the full model and its lower bound.
+FULL_MODEL_MAX_CELLS = 20_000
 # LNS rounds in a row without an improvement before the full model gets another turn.
 STALL_ROUNDS = 12
 

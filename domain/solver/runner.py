@@ -10,7 +10,10 @@ with `RLIMIT_AS` set inside the child, and supervises it from here:
   reaped and every pipe closed;
 * whatever happens to the child (out of memory, a crash, a hang, a protocol error), the caller
   gets a `Solution`: the best CP-SAT roster, else the heuristic roster the child streamed
-  first, else a heuristic roster computed here.
+  first, else a heuristic roster computed in this process.
+
+This module does the supervising; `domain.solver.outcome` turns what it observed (a `_Watch`)
+into the outcome and the `Solution`.
 
 A fresh interpreter via `subprocess.Popen`, not `multiprocessing`: Celery's prefork pool
 children are daemonic and may not have children of their own through multiprocessing, and a
@@ -22,25 +25,20 @@ from __future__ import annotations
 import logging
 import os
 import selectors
-import signal
 import subprocess
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from domain.problem import Penalties, Problem, Solution, SolutionStatus, Violation, encode
+from domain.problem import Problem, Solution, encode
 from domain.solver.child import (
-    EXIT_OOM,
     FAULT_ENV,
-    HEURISTIC_MAX_SECONDS,
-    HEURISTIC_SHARE,
     ErrorMsg,
     OomMsg,
     ProgressMsg,
@@ -48,9 +46,8 @@ from domain.solver.child import (
     SolutionMsg,
     message_decoder,
 )
-from domain.solver.evaluator import evaluate
-from domain.solver.heuristic import solve_heuristic
-from domain.solver.instance import Instance, Roster, compile_problem
+from domain.solver.instance import compile_problem
+from domain.solver.outcome import _classify, _solution, _Watch
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +59,6 @@ DEFAULT_WORKERS = 8
 POLL_INTERVAL = 0.2  # seconds between two should_cancel() polls
 TERM_WAIT = 0.5  # seconds between SIGTERM and SIGKILL
 REAP_WAIT = 2.0  # seconds to wait for a SIGKILLed child to be reaped before giving up on it
-STDERR_TAIL = 8192  # bytes of the child's stderr kept for diagnosis
 MAX_LINE = 256 * 1024**2  # a protocol line longer than this is a protocol error
 
 # The repository root, so the child imports the same `domain` package as this process.
@@ -80,18 +76,6 @@ _ENV_PREFIXES = ("PYTHON", "LC_", "LD_")
 # settings, a steady 0.37 GB with them), so the limit is predictable only with them.
 _CHILD_ENV = {"MALLOC_ARENA_MAX": "2", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
-# Signs in the child's stderr that it died because the address space ran out: with several
-# CP-SAT workers a failed allocation in a worker thread aborts the process (std::terminate)
-# instead of raising MemoryError, and a thread whose stack cannot be mapped under RLIMIT_AS
-# fails with EAGAIN ("Resource temporarily unavailable").
-_MEMORY_MARKERS = (
-    b"bad_alloc",
-    b"memory",
-    b"Resource temporarily unavailable",
-    b"failed to map segment",
-)
-_MEMORY_SIGNALS = (signal.SIGABRT, signal.SIGKILL, signal.SIGSEGV, signal.SIGBUS)
-
 
 @dataclass(frozen=True)
 class Progress:
@@ -101,31 +85,6 @@ class Progress:
     bound: int | None  # best lower bound CP-SAT has proven so far
     elapsed: float  # seconds since solve_isolated was called
     solver: str  # "heuristic" | "cp-sat"
-
-
-@dataclass
-class _Watch:
-    """What the parent has learnt from one child."""
-
-    started: float
-    heuristic: Roster | None = None
-    heuristic_objective: int | None = None
-    cpsat: Roster | None = None
-    cpsat_objective: int | None = None
-    bound: int | None = None
-    solutions: int = 0
-    result: ResultMsg | None = None
-    oom: OomMsg | None = None
-    error: ErrorMsg | None = None
-    protocol_error: str | None = None
-    spawn_error: str | None = None
-    stopped: str | None = None  # "deadline" | "cancel" | "protocol", when we stopped it
-    returncode: int | None = None
-    pid: int | None = None
-    stderr: deque[bytes] = field(default_factory=lambda: deque(maxlen=64))
-
-    def stderr_tail(self) -> bytes:
-        return b"".join(self.stderr)[-STDERR_TAIL:]
 
 
 def solve_isolated(
@@ -397,150 +356,3 @@ class _Reader:
             objective, bound, solver = report
             elapsed = time.monotonic() - w.started
             _guard(self._on_progress, Progress(objective, bound, elapsed, solver))
-
-
-# --- what happened, and what to return ----------------------------------------------------
-
-
-def _classify(w: _Watch) -> tuple[str, str | None]:
-    """The outcome of the run and, when it is not a plain success, why."""
-    code = w.returncode
-    if w.stopped == "cancel":
-        return "cancelled", "cancelled by the caller"
-    if w.spawn_error is not None:
-        return "crash", f"could not start the solver child ({w.spawn_error})"
-    if w.result is not None:
-        status = w.result.status
-        if status in ("optimal", "feasible") and w.cpsat is not None:
-            return status, None
-        if status == "infeasible":
-            return "infeasible", "cp-sat proved the problem infeasible"
-        if status == "unknown":
-            return "timeout", "cp-sat found no roster within the time limit"
-        return "crash", f"cp-sat ended with status {status}"
-    if w.stopped == "deadline":
-        if w.cpsat is not None:
-            return "feasible", None
-        return "timeout", "solver child passed its deadline and was killed"
-    if w.oom is not None or code == EXIT_OOM:
-        phase = w.oom.phase if w.oom is not None else "cp-sat"
-        where = "cp-sat" if phase in ("cp-sat", "reporting") else f"solver child ({phase})"
-        return "out_of_memory", f"{where} out of memory"
-    if w.stopped == "protocol":
-        return "crash", f"solver child broke the protocol ({w.protocol_error})"
-    if code is not None and code != 0 and _looks_like_oom(code, w.stderr_tail()):
-        return "out_of_memory", f"cp-sat out of memory ({_death(code)})"
-    if w.error is not None:
-        return "crash", f"solver child failed ({w.error.kind} while {w.error.phase})"
-    if code:
-        return "crash", f"solver child crashed ({_death(code)})"
-    return "crash", "solver child exited without a result"
-
-
-def _looks_like_oom(code: int, tail: bytes) -> bool:
-    if code < 0 and -code not in _MEMORY_SIGNALS:
-        return False
-    lowered = tail.lower()
-    return any(m.lower() in lowered for m in _MEMORY_MARKERS)
-
-
-def _death(code: int) -> str:
-    return f"signal {-code}" if code < 0 else f"exit code {code}"
-
-
-def _solution(
-    problem: Problem,
-    instance: Instance,
-    w: _Watch,
-    outcome: str,
-    reason: str | None,
-    limit: float,
-    grace: float,
-    fallback: bool,
-    workers: int,
-    memory_limit: int,
-) -> Solution:
-    stats: dict[str, Any] = {
-        "outcome": outcome,
-        "fallback_reason": None,
-        "time_limit": limit,
-        "memory_limit": memory_limit,
-        "workers": workers,
-        "exit_code": w.returncode if w.returncode is None or w.returncode >= 0 else None,
-        "exit_signal": -w.returncode if w.returncode is not None and w.returncode < 0 else None,
-        "killed": w.stopped,
-        "solutions": w.solutions,
-        "cpsat_objective": w.cpsat_objective,
-        "heuristic_objective": w.heuristic_objective,
-    }
-    if w.result is not None:
-        stats["cpsat"] = w.result.stats
-    roster: Roster | None = None
-    solver = "cp-sat"
-    if w.cpsat is not None and outcome != "infeasible":
-        roster = w.cpsat
-        if reason is not None and outcome != "cancelled":
-            stats["error"] = reason  # the child failed after it had found a CP-SAT roster
-    elif fallback:
-        solver = "heuristic"
-        stats["fallback_reason"] = reason
-        roster = w.heuristic
-        if roster is None and outcome != "cancelled":
-            roster = _parent_heuristic(instance, problem, w, limit, grace, stats)
-    else:
-        stats["error"] = reason
-
-    status: SolutionStatus
-    objective: int | None = None
-    penalties = Penalties()
-    violations: list[Violation] = []
-    if roster is not None:
-        evaluation = evaluate(problem, instance.assignments(roster))
-        objective, penalties, violations = (
-            evaluation.objective,
-            evaluation.penalties,
-            evaluation.violations,
-        )
-    if outcome == "infeasible":
-        status = "infeasible"
-    elif roster is None:
-        status = "unknown"
-    elif solver == "cp-sat":
-        status = "optimal" if outcome == "optimal" else "feasible"
-    else:
-        status = "feasible" if not violations else "unknown"
-    if solver == "cp-sat" and roster is not None and objective != w.cpsat_objective:
-        stats["objective_mismatch"] = True
-        logger.error(
-            "CP-SAT objective %s differs from the evaluator's %s", w.cpsat_objective, objective
-        )
-    stats["wall_time"] = round(time.monotonic() - w.started, 3)
-    return Solution(
-        status=status,
-        objective=objective,
-        lower_bound=w.bound if outcome != "infeasible" else None,
-        solver=solver,
-        assignments=instance.assignments(roster) if roster is not None else [],
-        penalties=penalties,
-        hard_violations=violations,
-        stats=stats,
-    )
-
-
-def _parent_heuristic(
-    instance: Instance,
-    problem: Problem,
-    w: _Watch,
-    limit: float,
-    grace: float,
-    stats: dict[str, Any],
-) -> Roster | None:
-    """The fallback of last resort, when the child died before it streamed any roster."""
-    left = w.started + limit + grace - time.monotonic()
-    budget = max(0.1, min(HEURISTIC_MAX_SECONDS, HEURISTIC_SHARE * limit, left))
-    try:
-        return solve_heuristic(instance, time_limit=budget, seed=problem.options.seed or 0)
-    except Exception as exc:  # includes MemoryError: it must not escape into a worker
-        logger.exception("fallback heuristic failed")
-        stats["fallback_error"] = type(exc).__name__
-        return None

@@ -389,6 +389,7 @@ def test_cancel_stops_the_child_and_returns_the_best_roster_so_far() -> None:
     [
         (-6, b"terminate called after throwing an instance of 'std::bad_alloc'", "out_of_memory"),
         (-6, b"what():  Resource temporarily unavailable", "out_of_memory"),
+        (-6, b"terminate called recursively", "out_of_memory"),  # threads failing together
         (1, b"OpenBLAS error: Memory allocation still failed", "out_of_memory"),
         (-6, b"Check failed: x > 0", "crash"),
         (-15, b"std::bad_alloc", "crash"),  # SIGTERM from someone else is no memory failure

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ from domain.cli.render import roster_table
 from domain.problem import Assignment, solution_decoder
 from domain.settings import get_settings
 from domain.validation import decode_problem
+from tests.benchmark_data import curtois_instance
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "domain" / "samples" / "sample.json"
@@ -27,15 +27,7 @@ SAMPLE = REPO / "domain" / "samples" / "sample.json"
 
 @pytest.fixture(scope="session")
 def curtois_dir() -> Path:
-    directory = Path(
-        os.environ.get("ROTA_CURTOIS_DIR") or REPO.parent / "shared" / "bench" / "curtois"
-    )
-    if not (directory / "Instance1.txt").is_file():
-        pytest.fail(
-            f"the Curtois benchmark is missing: no {directory / 'Instance1.txt'} "
-            "(set ROTA_CURTOIS_DIR to the folder holding Instance1.txt)"
-        )
-    return directory
+    return curtois_instance(1).parent
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 from datetime import date
 from pathlib import Path
 
@@ -12,11 +11,7 @@ import pytest
 from domain.formats.curtois import CurtoisFormatError, load_problem_file, parse_curtois
 from domain.problem import Employee, ShiftType, encode
 from domain.validation import ProblemInvalid, decode_problem, validate
-
-CURTOIS_DIR = Path(
-    os.environ.get("ROTA_CURTOIS_DIR")
-    or Path(__file__).resolve().parents[2].parent / "shared/bench/curtois"
-)
+from tests.benchmark_data import CURTOIS_DIR
 
 
 def _instance_paths() -> list[Path]:

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import os
 import random
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -26,10 +24,9 @@ from domain.solver.heuristic import LONG_HORIZON, solve_heuristic
 from domain.solver.heuristic_pattern import PatternDP, skeleton_weekends, worked_weekends
 from domain.solver.heuristic_state import RosterState, run_violations, runs_ok
 from domain.solver.instance import OFF, Instance, Roster, compile_problem
+from tests.benchmark_data import curtois_instance
 
 MONDAY = dt.date(2024, 1, 1)
-REPO = Path(__file__).resolve().parents[2]
-CURTOIS = Path(os.environ.get("ROTA_CURTOIS_DIR") or REPO.parent / "shared" / "bench" / "curtois")
 
 
 def make_problem(
@@ -483,9 +480,7 @@ def test_any_problem_gets_a_complete_roster_priced_like_the_evaluator(problem):
 
 @pytest.mark.parametrize("number", [1, 2, 3])
 def test_curtois_small_instances_are_feasible(number):
-    path = CURTOIS / f"Instance{number}.txt"
-    if not path.exists():
-        pytest.skip(f"the Curtois benchmark is missing: no {path} (set ROTA_CURTOIS_DIR)")
+    path = curtois_instance(number)
     problem = parse_curtois(path.read_text())
     inst, roster, ev = solve(problem, time_limit=0.5)
     assert ev.violations == []

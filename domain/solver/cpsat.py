@@ -112,8 +112,9 @@ def solve_cpsat(
     deadline = started + time_limit
     sink = on_solution or (lambda _p: None)
     hint_ok = hint is not None and is_feasible(instance, hint)
+    small = _cells(instance) <= FULL_MODEL_MAX_CELLS
     stats: dict[str, object] = {"workers": workers}
-    if hint_ok and _cells(instance) > FULL_MODEL_MAX_CELLS:
+    if hint_ok and not small:
         status, roster, bound = "feasible", hint, None
         stats["full_model"] = "skipped: large instance, feasible hint"
     else:
@@ -123,7 +124,6 @@ def solve_cpsat(
         if roster is None and hint_ok and status == "unknown":
             status, roster = "feasible", hint
     lns_stats = LnsStats()
-    small = _cells(instance) <= FULL_MODEL_MAX_CELLS
     revisits = 0
     while status == "feasible" and roster is not None and deadline - time.monotonic() > 0.5:
 
@@ -147,8 +147,9 @@ def solve_cpsat(
             or (bound is not None and roster_cost(instance, roster) <= bound)
         ):
             break
-        # The windows are stuck in a local optimum: hand the incumbent to the full portfolio
-        # (its own LNS and LP workers, measured to find Instance5's 1148 where windows stall).
+        # The windows are stuck in a local optimum: hand the incumbent to the full portfolio,
+        # whose own LNS and LP workers search differently (the full model alone reached
+        # Instance5's 1148 in one run of three, where the windows stall at 1242).
         revisits += 1
         again, better, new_bound = _solve_full(
             instance,

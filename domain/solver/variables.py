@@ -93,9 +93,6 @@ class RosterVars:
     def shifts_on(self, e: int, d: int) -> Sequence[Term]:
         return self._x[e][d]
 
-    def is_free_day(self, e: int, d: int) -> bool:
-        return self._is_free(e, d)
-
     def free_days(self) -> range:
         return range(self.lo, self.hi)
 
@@ -103,10 +100,6 @@ class RosterVars:
         """The days on which employee e has variables (empty if e is held fixed)."""
         free = self.free_employees is None or e in self.free_employees
         return range(self.lo, self.hi) if free else range(0)
-
-    def touches(self, days: Iterable[int], e: int) -> bool:
-        """True if any of these days is free for employee e (else the rule is all constants)."""
-        return any(self._is_free(e, d) for d in days)
 
     # Solutions -------------------------------------------------------------------------------
     def literals(self) -> Iterable[tuple[int, int, int, cp_model.IntVar]]:

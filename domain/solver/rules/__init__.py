@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
 
+from domain.solver.variables import is_constant
+
 
 @dataclass(frozen=True, slots=True)
 class Penalty:
@@ -19,7 +21,7 @@ class Penalty:
 
 
 def all_constant(terms) -> bool:
-    return all(isinstance(t, int) for t in terms)
+    return all(is_constant(t) for t in terms)
 
 
 def require_constant(v, holds: bool) -> None:

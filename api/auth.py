@@ -1,0 +1,121 @@
+"""API-key authentication: `Authorization: Bearer <key>` -> domain.tenancy.Principal.
+
+Every authenticated request would cost a database query for the key; a hot polling client
+makes many per second. So an accepted key is remembered in-process for a few seconds, keyed
+by its hash (the secret itself is never kept). The price: a revoked key keeps working on an
+API process for at most `ttl_seconds` after the revocation. Rejections are not cached, so a
+newly created key works at once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+
+from api.errors import HttpProblem
+from domain.ports import Clock, UnitOfWorkFactory
+from domain.services.tenants import authenticate_api_key
+from domain.tenancy import Principal, hash_api_key, looks_like_api_key
+
+if TYPE_CHECKING:
+    from litestar.connection import ASGIConnection
+    from litestar.types import ASGIApp
+
+MAX_CACHED_KEYS = 10_000
+
+
+class ApiKeyAuthenticator:
+    """authenticate_api_key behind a small TTL cache; safe to call from several threads."""
+
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        clock: Clock,
+        *,
+        ttl_seconds: float,
+        max_entries: int = MAX_CACHED_KEYS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._clock = clock
+        self._ttl = ttl_seconds
+        self._max = max_entries
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
+
+    def cached(self, secret: str) -> Principal | None:
+        """The principal if the key was accepted less than `ttl_seconds` ago (no I/O)."""
+        key_hash = hash_api_key(secret)
+        with self._lock:
+            hit = self._cache.get(key_hash)
+            if hit is None:
+                return None
+            expires, principal = hit
+            if self._monotonic() >= expires:
+                del self._cache[key_hash]
+                return None
+            return principal
+
+    def authenticate(self, secret: str) -> Principal | None:
+        """The caller behind `secret`, or None; queries the database on a cache miss."""
+        if (principal := self.cached(secret)) is not None:
+            return principal
+        principal = authenticate_api_key(secret, self._uow_factory, self._clock)
+        if principal is not None and self._ttl > 0:
+            key_hash = hash_api_key(secret)
+            with self._lock:
+                self._cache[key_hash] = (self._monotonic() + self._ttl, principal)
+                self._cache.move_to_end(key_hash)
+                while len(self._cache) > self._max:
+                    self._cache.popitem(last=False)  # the oldest entry
+        return principal
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header (scheme case-insensitive)."""
+    if not header:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+class ApiKeyAuthMiddleware(AbstractAuthenticationMiddleware):
+    """Sets `scope["user"]` to the Principal, or answers 401 UNAUTHORIZED."""
+
+    def __init__(self, app: ASGIApp, authenticator: ApiKeyAuthenticator, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self.authenticator = authenticator
+
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
+        token = bearer_token(connection.headers.get("authorization"))
+        if token is None:
+            raise HttpProblem(
+                401, "UNAUTHORIZED", "an API key is required: Authorization: Bearer <key>"
+            )
+        principal = await self._principal(token)
+        if principal is None:
+            raise HttpProblem(
+                401,
+                "UNAUTHORIZED",
+                "the API key is invalid or revoked",
+                headers={"WWW-Authenticate": 'Bearer realm="rota", error="invalid_token"'},
+            )
+        return AuthenticationResult(user=principal, auth=principal.key_id)
+
+    async def _principal(self, token: str) -> Principal | None:
+        if not looks_like_api_key(token):  # garbage costs no hash and no thread
+            return None
+        if (principal := self.authenticator.cached(token)) is not None:
+            return principal
+        # The database lookup is synchronous: keep it off the event loop.
+        return await anyio.to_thread.run_sync(self.authenticator.authenticate, token)

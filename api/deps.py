@@ -1,0 +1,75 @@
+"""What the controllers need from the outside world, and how Litestar hands it to them.
+
+`ApiDeps` is built once per app: by `create_app` from the real container, or by a test from
+the in-memory fakes. Handlers ask for `deps`, `principal` and `request_id` by name (Litestar
+dependency injection), so they never touch `app.state` or the scope.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from litestar import Request
+from litestar.di import NamedDependency, Provide
+
+from api.readiness import Readiness
+from api.request_id import request_id_of
+from domain.errors import Unauthorized
+from domain.ports import Clock, JobQueue, UnitOfWorkFactory
+from domain.settings import Settings
+from domain.tenancy import Principal
+
+# How long an authenticated key is trusted without asking the database again (api/auth.py).
+AUTH_CACHE_SECONDS = 5.0
+# Longest wait for one readiness check; a probe must answer well inside its own timeout.
+READINESS_TIMEOUT_SECONDS = 2.0
+
+
+@dataclass
+class ApiDeps:
+    settings: Settings
+    uow_factory: UnitOfWorkFactory
+    queue: JobQueue
+    clock: Clock
+    # name -> check; each raises when its backend (database, Redis, broker) is unusable.
+    readiness: Mapping[str, Callable[[], None]] = field(default_factory=dict)
+    auth_cache_seconds: float = AUTH_CACHE_SECONDS
+    readiness_timeout_seconds: float = READINESS_TIMEOUT_SECONDS
+
+
+# How handlers ask for them (Litestar injects by parameter name).
+Deps = NamedDependency[ApiDeps]
+Caller = NamedDependency[Principal]
+RequestId = NamedDependency[str]
+
+
+def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+    """The caller, set by the authentication middleware."""
+    user = request.scope.get("user")
+    if not isinstance(user, Principal):
+        # Only reachable if a route needing a principal was excluded from authentication.
+        raise Unauthorized("authentication required")
+    return user
+
+
+def provide_request_id(request: Request[Any, Any, Any]) -> str:
+    return request_id_of(request.scope)
+
+
+def dependencies(deps: ApiDeps) -> dict[str, Provide]:
+    readiness = Readiness(deps.readiness, deps.readiness_timeout_seconds)
+
+    def provide_deps() -> ApiDeps:
+        return deps
+
+    def provide_readiness() -> Readiness:
+        return readiness
+
+    return {
+        "deps": Provide(provide_deps, use_cache=True, sync_to_thread=False),
+        "readiness": Provide(provide_readiness, use_cache=True, sync_to_thread=False),
+        "principal": Provide(provide_principal, sync_to_thread=False),
+        "request_id": Provide(provide_request_id, sync_to_thread=False),
+    }

@@ -1,0 +1,193 @@
+"""Every error as an RFC 9457 problem document, with a stable code and the correlation id.
+
+One exception handler covers the whole app (routing errors included), so no error can leave
+in Litestar's own format. Client errors say what was wrong; anything unexpected is logged
+with the correlation id and answers a bare 500, because a traceback or an exception's text
+could reveal internals (table names, hosts, file paths).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from api.request_id import request_id_of
+from api.schemas import FieldIssue, ProblemDetails
+from domain.errors import Conflict, InvalidRequest, NotFound, RotaError, Unauthorized
+from domain.validation import ProblemInvalid
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+# RFC 6750 section 3: a 401 tells the client which scheme to use.
+WWW_AUTHENTICATE = 'Bearer realm="rota"'
+MAX_MESSAGE_CHARS = 300  # Litestar echoes client input (enum values ...) in its messages
+
+_DOMAIN_STATUS: dict[type[RotaError], int] = {
+    NotFound: 404,
+    Conflict: 409,
+    InvalidRequest: 400,
+    Unauthorized: 401,
+}
+# Codes and details of the errors Litestar raises on its own (routing, body size ...). The
+# exception's own text is not used: it may quote internals.
+_HTTP_ERRORS: dict[int, tuple[str, str]] = {
+    400: ("INVALID_REQUEST", "the request is malformed"),
+    401: ("UNAUTHORIZED", "authentication required"),
+    403: ("FORBIDDEN", "not allowed"),
+    404: ("NOT_FOUND", "no resource at this address"),
+    405: ("METHOD_NOT_ALLOWED", "this method is not allowed on this resource"),
+    413: ("PAYLOAD_TOO_LARGE", "the request body is too large"),
+    415: ("UNSUPPORTED_MEDIA_TYPE", "unsupported content type"),
+    429: ("RATE_LIMITED", "too many requests"),
+}
+# Headers of Litestar's exceptions that a client needs (the methods a 405 resource allows).
+_KEPT_HEADERS = frozenset({"allow", "retry-after"})
+_encoder = msgspec.json.Encoder()
+
+
+class HttpProblem(Exception):
+    """An error the API layer raises itself, already in HTTP terms (401, 415, 503)."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        checks: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.headers = dict(headers or {})
+        self.checks = checks
+
+
+def problem_type(code: str) -> str:
+    """The problem's `type` URI: a stable name per code (RFC 9457 section 3.1.1)."""
+    return "urn:rota:problem:" + code.lower().replace("_", "-")
+
+
+def problem_response(
+    request_id: str,
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    errors: list[FieldIssue] | None = None,
+    checks: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response[bytes]:
+    body = ProblemDetails(
+        type=problem_type(code),
+        title=HTTPStatus(status).phrase,
+        status=status,
+        detail=detail,
+        code=code,
+        correlation_id=request_id,
+        errors=errors,
+        checks=checks,
+    )
+    all_headers = dict(headers or {})
+    if status == 401:
+        all_headers.setdefault("WWW-Authenticate", WWW_AUTHENTICATE)
+    return Response(
+        content=_encoder.encode(body),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=all_headers,
+    )
+
+
+class ProblemMapper:
+    """The app's exception handler: any exception -> problem+json response."""
+
+    def __init__(self, max_body_bytes: int) -> None:
+        self.max_body_bytes = max_body_bytes
+
+    def __call__(self, request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+        request_id = request_id_of(request.scope)
+        if isinstance(exc, ProblemInvalid):
+            n = len(exc.issues)
+            return problem_response(
+                request_id,
+                422,
+                "VALIDATION_FAILED",
+                f"the problem has {n} issue{'s' if n != 1 else ''}",
+                errors=[
+                    FieldIssue(path=i.path, code=i.code, message=i.message) for i in exc.issues
+                ],
+            )
+        if isinstance(exc, HttpProblem):
+            return problem_response(
+                request_id, exc.status, exc.code, exc.detail, headers=exc.headers, checks=exc.checks
+            )
+        if isinstance(exc, RotaError) and (status := _domain_status(exc)):
+            return problem_response(request_id, status, exc.code, exc.detail)
+        if isinstance(exc, HTTPException) and exc.status_code < 500:
+            return self._http(request_id, exc)
+        return self._internal(request, request_id, exc)
+
+    def _http(self, request_id: str, exc: HTTPException) -> Response[bytes]:
+        status = exc.status_code
+        code, detail = _HTTP_ERRORS.get(status, ("INVALID_REQUEST", HTTPStatus(status).phrase))
+        if status == 413:
+            detail = f"the request body is larger than {self.max_body_bytes} bytes"
+        headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() in _KEPT_HEADERS}
+        errors = _parameter_issues(exc) if isinstance(exc, ValidationException) else None
+        if errors:
+            detail = "invalid request parameters"
+        return problem_response(request_id, status, code, detail, errors=errors, headers=headers)
+
+    @staticmethod
+    def _internal(
+        request: Request[Any, Any, Any], request_id: str, exc: Exception
+    ) -> Response[bytes]:
+        log.error(
+            "unhandled %s on %s %r (correlation_id=%s)",
+            type(exc).__name__,
+            request.method,
+            request.scope.get("path"),  # %r: a path may hold a decoded newline
+            request_id,
+            exc_info=exc,
+            extra={"request_id": request_id},
+        )
+        return problem_response(
+            request_id,
+            500,
+            "INTERNAL_ERROR",
+            "an unexpected error occurred; quote the correlation_id when reporting it",
+        )
+
+
+def _domain_status(exc: RotaError) -> int | None:
+    return next((s for cls, s in _DOMAIN_STATUS.items() if isinstance(exc, cls)), None)
+
+
+def _parameter_issues(exc: ValidationException) -> list[FieldIssue]:
+    """The parameters Litestar rejected: [{"key": "limit", "source": "query", "message": ...}]."""
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    issues = []
+    for item in extra:
+        if not isinstance(item, dict):
+            continue
+        key = str(item.get("key", ""))[:MAX_MESSAGE_CHARS]
+        source = item.get("source") or "query"
+        source = str(getattr(source, "value", source))  # Litestar gives a ParamType enum
+        issues.append(
+            FieldIssue(
+                path=f"{source}.{key}" if key else source,
+                code="INVALID_PARAMETER",
+                message=str(item.get("message", "invalid value"))[:MAX_MESSAGE_CHARS],
+            )
+        )
+    return issues

@@ -1,0 +1,123 @@
+"""The schema as SQLAlchemy Core tables: what the repositories query and env.py compares.
+
+The migrations in `migrations/versions/` build this schema; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+
+class UtcDateTime(sa.TypeDecorator[dt.datetime]):
+    """A timestamp stored in UTC and always read back as an aware UTC datetime.
+
+    PostgreSQL keeps `timestamptz`; SQLite keeps text without an offset and returns naive
+    values, which would break comparisons with aware ones (job cursors) in Python.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        # A naive value can only come from a client's cursor or from SQLite: both mean UTC.
+        aware = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        utc = aware.astimezone(dt.UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+def json_type() -> sa.types.TypeEngine[Any]:
+    """JSON text on SQLite, JSONB on PostgreSQL; Python None is SQL NULL, never JSON null."""
+    return sa.JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+
+
+def ident(length: int) -> sa.types.TypeEngine[str]:
+    """A client-chosen id, compared byte by byte on PostgreSQL as in Python and SQLite.
+
+    The database's default collation (e.g. en_US) would order "b" before "B_2" and make
+    assignment pages differ from the in-memory reference (tests/fakes.py).
+    """
+    return sa.String(length).with_variant(sa.String(length, collation="C"), "postgresql")
+
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+tenants = sa.Table(
+    "tenants",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("tenant_id", sa.Uuid, sa.ForeignKey("tenants.id"), nullable=False, index=True),
+    sa.Column("prefix", sa.String(32), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("name", sa.String(200)),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("last_used_at", UtcDateTime),
+    sa.Column("revoked_at", UtcDateTime),
+)
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("tenant_id", sa.Uuid, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("name", sa.String(200)),
+    sa.Column("correlation_id", sa.String(200), nullable=False),
+    sa.Column("cache_key", sa.String(128), nullable=False),
+    sa.Column("time_limit_seconds", sa.Float, nullable=False),
+    sa.Column("problem", json_type(), nullable=False),
+    # A copy of problem.options, so operators can query limits without parsing problems.
+    sa.Column("options", json_type(), nullable=False),
+    sa.Column("progress", json_type()),
+    sa.Column("summary", json_type()),
+    sa.Column("solution", json_type()),
+    sa.Column("error_code", sa.String(32)),
+    sa.Column("error_detail", sa.Text),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("started_at", UtcDateTime),
+    sa.Column("finished_at", UtcDateTime),
+    # The tenant's listing, newest first, with and without a status filter (keyset pages).
+    sa.Index(None, "tenant_id", "created_at", "id"),
+    sa.Index(None, "tenant_id", "status", "created_at", "id"),
+)
+
+assignments = sa.Table(
+    "assignments",
+    metadata,
+    sa.Column("job_id", sa.Uuid, sa.ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("date", sa.Date, primary_key=True),
+    sa.Column("employee_id", ident(64), primary_key=True),
+    # In the key because a roster that breaks a hard rule may give one person two shifts a day.
+    sa.Column("shift_id", ident(64), primary_key=True),
+    # Pages are read per job by employee too (GET .../assignments?employee=).
+    sa.Index(None, "job_id", "employee_id", "date"),
+)

@@ -1,0 +1,81 @@
+"""make_engine and ping on real databases: the session settings every connection gets."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from domain.adapters.db.engine import make_engine, normalise_url, ping
+from domain.settings import Settings
+from tests import harness
+
+pytestmark = pytest.mark.integration
+
+
+def session_settings(engine: sa.Engine, *names: str) -> list[str]:
+    with engine.connect() as conn:
+        return [conn.exec_driver_sql(f"SHOW {name}").scalar_one() for name in names]
+
+
+def test_postgres_connections_carry_the_timeouts_and_the_application_name(postgres_url):
+    plain = postgres_url.replace("postgresql+psycopg://", "postgresql://")
+    engine = make_engine(Settings(db_statement_timeout_ms=2500), url=plain)
+    try:
+        assert engine.dialect.driver == "psycopg"
+        assert session_settings(
+            engine, "statement_timeout", "lock_timeout", "application_name"
+        ) == [
+            "2500ms",
+            "5s",
+            "rota",
+        ]
+    finally:
+        engine.dispose()
+
+
+def test_the_pool_is_sized_by_the_settings(postgres_url):
+    settings = Settings(db_pool_size=3, db_max_overflow=4, db_pool_timeout_seconds=2.5)
+    engine = make_engine(settings, url=postgres_url)
+    # QueuePool exposes only its size; the other two are read from its (stable) attributes.
+    assert (engine.pool.size(), engine.pool._max_overflow, engine.pool._timeout) == (3, 4, 2.5)
+    engine.dispose()
+
+
+def test_a_statement_over_the_timeout_is_cancelled(postgres_url):
+    engine = make_engine(Settings(db_statement_timeout_ms=50), url=postgres_url)
+    try:
+        with engine.connect() as conn, pytest.raises(sa.exc.OperationalError, match="timeout"):
+            conn.exec_driver_sql("SELECT pg_sleep(5)")
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_creates_its_directory_and_sets_its_pragmas(tmp_path):
+    path = tmp_path / "var" / "nested" / "rota.db"
+    engine = make_engine(Settings(), url=f"sqlite:///{path}")
+    try:
+        with engine.connect() as conn:
+            pragmas = [
+                conn.exec_driver_sql(f"PRAGMA {name}").scalar_one()
+                for name in ("journal_mode", "foreign_keys", "busy_timeout")
+            ]
+        assert pragmas == ["wal", 1, 10_000]
+        assert path.is_file()
+    finally:
+        engine.dispose()
+
+
+def test_ping_answers_on_a_live_database_and_raises_on_a_dead_one(postgres_url):
+    live = make_engine(Settings(), url=postgres_url)
+    ping(live)
+    live.dispose()
+    dead = make_engine(Settings(), url=f"postgresql://postgres@127.0.0.1:{harness.free_port()}/x")
+    with pytest.raises(sa.exc.OperationalError):
+        ping(dead)
+    dead.dispose()
+
+
+def test_other_urls_keep_their_driver_and_unknown_databases_are_refused():
+    assert normalise_url("sqlite:///var/rota.db").drivername == "sqlite"
+    with pytest.raises(ValueError, match="unsupported"):
+        make_engine(Settings(), url="mysql://localhost/rota")

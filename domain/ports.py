@@ -20,8 +20,9 @@ from domain.tenancy import ApiKey, Tenant
 
 # (created_at, id) of the last job of a page: jobs are listed newest first.
 JobCursor = tuple[dt.datetime, uuid.UUID]
-# (date, employee id) of the last assignment of a page: assignments are listed in that order.
-AssignmentCursor = tuple[dt.date, str]
+# (date, employee id, shift id) of the last assignment of a page, the order of the listing. The
+# shift is part of it because a roster that breaks a hard rule can give someone two shifts a day.
+AssignmentCursor = tuple[dt.date, str, str]
 
 
 class TenantRepository(Protocol):
@@ -99,7 +100,7 @@ class AssignmentRepository(Protocol):
         after: AssignmentCursor | None,
         limit: int,
     ) -> list[Assignment]:
-        """Assignments ordered by (date, employee), strictly after `after`."""
+        """Assignments ordered by (date, employee, shift), strictly after `after`."""
 
 
 class UnitOfWork(Protocol):

@@ -25,8 +25,10 @@ MAX_WEIGHT = 1_000_000
 MAX_MINUTES_PER_SHIFT = 24 * 60
 DEFAULT_TIME_LIMIT_SECONDS = 10.0
 
-Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH)]
-Name = Annotated[str, msgspec.Meta(max_length=MAX_NAME_LENGTH)]
+# No NUL characters: PostgreSQL cannot store U+0000 in text or JSONB, so a problem holding one
+# would be accepted and then fail to save.
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH, pattern=r"^[^\x00]*$")]
+Name = Annotated[str, msgspec.Meta(max_length=MAX_NAME_LENGTH, pattern=r"^[^\x00]*$")]
 NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 HourMinute = Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 

@@ -101,11 +101,13 @@ class Settings:
         return self.redis_url
 
     def require_broker_url(self) -> str:
-        if not self.broker_url:
+        """The broker: ROTA_BROKER_URL, else the Redis server (also for Settings built in code)."""
+        url = self.broker_url or self.redis_url
+        if not url:
             raise SettingsError(
                 "no Celery broker: set REDIS_URL (or ROTA_BROKER_URL), or use `rota dev up`"
             )
-        return self.broker_url
+        return url
 
 
 def _text(env: Mapping[str, str], name: str) -> str:
@@ -161,6 +163,9 @@ def _basic_auth(env: Mapping[str, str], name: str) -> str | None:
     user, sep, password = text.partition(":")
     if not sep or not user or len(password) < 12:
         raise SettingsError(f"{name} must be user:password with a password of 12+ characters")
+    if "," in text:
+        # Flower splits its --basic-auth list on commas: part of a password would log in alone.
+        raise SettingsError(f"{name} must not contain a comma")
     return text
 
 

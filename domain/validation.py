@@ -285,6 +285,8 @@ def _decode_issue(error: msgspec.ValidationError) -> Issue:
         code = "MISSING_FIELD"
     elif re.match(r"Expected `[^`]*`, got `", what):
         code = "INVALID_TYPE"
+    elif "x00]*$" in what:  # the NUL-free pattern of domain.problem.Id and Name
+        code, what = "NUL_CHARACTER", "text must not contain the NUL character (U+0000)"
     else:  # constraints (">= 1", "out of range", patterns), enum values, date formats
         code = "INVALID_VALUE"
     return Issue(path[:MAX_MESSAGE_CHARS], code, what[:MAX_MESSAGE_CHARS])

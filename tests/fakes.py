@@ -148,13 +148,15 @@ class FakeAssignments:
     def page(
         self, job_id, *, date, employee, after: AssignmentCursor | None, limit: int
     ) -> list[Assignment]:
-        rows = sorted(self.s.assignments.get(job_id, []), key=lambda a: (a.date, a.employee))
+        rows = sorted(
+            self.s.assignments.get(job_id, []), key=lambda a: (a.date, a.employee, a.shift)
+        )
         rows = [
             a
             for a in rows
             if (date is None or a.date == date)
             and (employee is None or a.employee == employee)
-            and (after is None or (a.date, a.employee) > after)
+            and (after is None or (a.date, a.employee, a.shift) > after)
         ]
         return rows[:limit]
 

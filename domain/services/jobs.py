@@ -18,7 +18,7 @@ import msgspec
 
 from domain.errors import InvalidRequest, NotFound
 from domain.jobs import Job, JobStatus
-from domain.ports import Clock, JobQueue, UnitOfWorkFactory
+from domain.ports import AssignmentCursor, Clock, JobCursor, JobQueue, UnitOfWorkFactory
 from domain.problem import Assignment, Problem
 from domain.solver.cache_key import cache_key
 from domain.tenancy import Principal
@@ -151,13 +151,16 @@ def list_assignments(
         )
     more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = _encode_cursor(rows[-1].date.isoformat(), rows[-1].employee) if more else None
+    last = rows[-1] if more else None
+    next_cursor = _encode_cursor(last.date.isoformat(), last.employee, last.shift) if last else None
     return AssignmentPage(rows, next_cursor)
 
 
 # --- opaque cursors ---------------------------------------------------------------------------
-# A cursor is base64url of "first|second": opaque to clients, cheap to check, and it keeps
-# pages stable while new jobs arrive (unlike offsets).
+# A cursor is base64url of a JSON array of the last row's sort key: opaque to clients, safe for
+# ids holding any character, and stable while new rows arrive (unlike offsets).
+
+_cursor_parts = msgspec.json.Decoder(list[str])
 
 
 def _page_size(limit: int) -> int:
@@ -166,32 +169,31 @@ def _page_size(limit: int) -> int:
     return limit
 
 
-def _encode_cursor(first: str, second: str) -> str:
-    return base64.urlsafe_b64encode(f"{first}|{second}".encode()).decode().rstrip("=")
+def _encode_cursor(*parts: str) -> str:
+    return base64.urlsafe_b64encode(msgspec.json.encode(parts)).decode().rstrip("=")
 
 
-def _split_cursor(cursor: str) -> tuple[str, str]:
+def _split_cursor(cursor: str, size: int) -> list[str]:
     try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+        parts = _cursor_parts.decode(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError, msgspec.DecodeError):
         raise InvalidRequest("malformed cursor", code="INVALID_CURSOR") from None
-    first, sep, second = text.partition("|")
-    if not sep:
+    if len(parts) != size:
         raise InvalidRequest("malformed cursor", code="INVALID_CURSOR")
-    return first, second
+    return parts
 
 
-def _decode_job_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
-    first, second = _split_cursor(cursor)
+def _decode_job_cursor(cursor: str) -> JobCursor:
+    created, job_id = _split_cursor(cursor, 2)
     try:
-        return dt.datetime.fromisoformat(first), uuid.UUID(second)
+        return dt.datetime.fromisoformat(created), uuid.UUID(job_id)
     except ValueError:
         raise InvalidRequest("malformed cursor", code="INVALID_CURSOR") from None
 
 
-def _decode_assignment_cursor(cursor: str) -> tuple[dt.date, str]:
-    first, second = _split_cursor(cursor)
+def _decode_assignment_cursor(cursor: str) -> AssignmentCursor:
+    date, employee, shift = _split_cursor(cursor, 3)
     try:
-        return dt.date.fromisoformat(first), second
+        return dt.date.fromisoformat(date), employee, shift
     except ValueError:
         raise InvalidRequest("malformed cursor", code="INVALID_CURSOR") from None

@@ -78,6 +78,7 @@ def test_platform_settings_from_the_environment(tmp_path):
         ("ROTA_API_PORT", "70000"),
         ("ROTA_FLOWER_BASIC_AUTH", "admin:short"),
         ("ROTA_FLOWER_BASIC_AUTH", "no-colon-at-all"),
+        ("ROTA_FLOWER_BASIC_AUTH", "ops:long-enough,password"),
     ],
 )
 def test_bad_platform_value_names_the_variable(name, value):

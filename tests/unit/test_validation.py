@@ -449,3 +449,13 @@ def test_decode_clips_echoed_input() -> None:
     with pytest.raises(ProblemInvalid) as caught:
         decode_problem(data)
     assert len(caught.value.issues[0].message) <= 300
+
+
+@pytest.mark.parametrize("field", ["id", "name"])
+def test_a_nul_character_is_refused_with_its_own_code(field):
+    raw = msgspec.json.decode(msgspec.json.encode(valid_problem()))
+    raw["employees"][1][field] = "a\u0000b"
+    with pytest.raises(ProblemInvalid) as caught:
+        decode_problem(msgspec.json.encode(raw))
+    (issue,) = caught.value.issues
+    assert (issue.path, issue.code) == (f"$.employees[1].{field}", "NUL_CHARACTER")

@@ -50,9 +50,11 @@ class SqlAssignments:
             query = query.where(c.employee_id == employee)
         if after is not None:
             query = query.where(
-                sa.tuple_(c.date, c.employee_id)
+                sa.tuple_(c.date, c.employee_id, c.shift_id)
                 > sa.tuple_(
-                    sa.literal(after[0], c.date.type), sa.literal(after[1], c.employee_id.type)
+                    sa.literal(after[0], c.date.type),
+                    sa.literal(after[1], c.employee_id.type),
+                    sa.literal(after[2], c.shift_id.type),
                 )
             )
         query = query.order_by(c.date, c.employee_id, c.shift_id).limit(limit)

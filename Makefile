@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CURTOIS_DIR ?= ../shared/bench/curtois
 # Two pytest workers: the solver tests each start a CP-SAT child with 8 search threads, and
 # more parallel children than cores only slows every solve down.
-PYTEST_ARGS ?= -n 2
+PYTEST_ARGS ?= -n 2 --dist loadgroup
 
 .DEFAULT_GOAL := help
 .PHONY: help install test lint format run bench bench-isolation bench-api clean

@@ -58,7 +58,7 @@ def test_a_curtois_instance_is_solved_into_a_roster_the_evaluator_accepts(stack,
         while True:
             params = {"limit": 200, **({"cursor": cursor} if cursor else {})}
             page = client.get(f"/v1/jobs/{job['id']}/assignments", params=params).json()
-            rows += [Assignment(**row) for row in page["items"]]
+            rows += msgspec.convert(page["items"], list[Assignment])
             cursor = page.get("next_cursor")
             if not cursor:
                 break

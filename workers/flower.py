@@ -14,8 +14,9 @@ What protects what in flower 2.2 (flower/views/__init__.py, flower/api/__init__.
   reveal worker and task names and counts only, and Flower listens on 127.0.0.1: put a
   reverse proxy with TLS in front of it to reach it from elsewhere.
 
-This module imports nothing of workers.app: `rota dev up` (domain/cli) may import it to build
-the command without loading Celery's app or the settings of a worker.
+This module imports nothing of workers.app, so it runs without loading Celery's app or a
+worker's settings. `rota dev up` runs it in a child interpreter and reads the command back as
+JSON: import-linter forbids domain/ (the CLI included) from importing workers/.
 """
 
 from __future__ import annotations

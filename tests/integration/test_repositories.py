@@ -393,7 +393,7 @@ def test_assignments_are_paged_by_date_then_employee_like_the_reference(uow, ten
         {"date": None, "employee": None, "after": None},
         {"date": start + dt.timedelta(days=1), "employee": None, "after": None},
         {"date": None, "employee": "b", "after": None},
-        {"date": None, "employee": None, "after": (start, "a")},
+        {"date": None, "employee": None, "after": (start, "a", "D")},
         {"date": start, "employee": "e9", "after": None},
         {"date": None, "employee": "nobody", "after": None},
     ]
@@ -418,8 +418,8 @@ def test_keyset_pages_walk_every_assignment_once(uow, tenant_id):
         if not page:
             break
         seen += page
-        after = (page[-1].date, page[-1].employee)
-    assert seen == sorted(roster, key=lambda a: (a.date, a.employee))
+        after = (page[-1].date, page[-1].employee, page[-1].shift)
+    assert seen == sorted(roster, key=lambda a: (a.date, a.employee, a.shift))
 
 
 def test_a_roster_of_sixty_thousand_rows_is_stored_in_bulk(uow, engine, tenant_id):

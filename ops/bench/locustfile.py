@@ -25,7 +25,7 @@ class Client(FastHttpUser):
     wait_time = constant(0)
 
     @task
-    def run(self) -> None:
+    def request(self) -> None:
         if SCENARIO == "get_job":
             self.client.get(f"/v1/jobs/{JOB_ID}", headers=HEADERS, name="GET /v1/jobs/{id}")
         elif SCENARIO == "post_job":

@@ -9,9 +9,7 @@ newly created key works at once.
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +17,7 @@ import anyio.to_thread
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
 from api.errors import HttpProblem
+from api.ttl_cache import TtlCache
 from domain.ports import Clock, UnitOfWorkFactory
 from domain.services.tenants import authenticate_api_key
 from domain.tenancy import Principal, hash_api_key, looks_like_api_key
@@ -44,37 +43,21 @@ class ApiKeyAuthenticator:
     ) -> None:
         self._uow_factory = uow_factory
         self._clock = clock
-        self._ttl = ttl_seconds
-        self._max = max_entries
-        self._monotonic = monotonic
-        self._lock = threading.Lock()
-        self._cache: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
+        self._cache: TtlCache[Principal] = TtlCache(
+            ttl_seconds=ttl_seconds, max_entries=max_entries, monotonic=monotonic
+        )
 
     def cached(self, secret: str) -> Principal | None:
         """The principal if the key was accepted less than `ttl_seconds` ago (no I/O)."""
-        key_hash = hash_api_key(secret)
-        with self._lock:
-            hit = self._cache.get(key_hash)
-            if hit is None:
-                return None
-            expires, principal = hit
-            if self._monotonic() >= expires:
-                del self._cache[key_hash]
-                return None
-            return principal
+        return self._cache.get(hash_api_key(secret))
 
     def authenticate(self, secret: str) -> Principal | None:
         """The caller behind `secret`, or None; queries the database on a cache miss."""
         if (principal := self.cached(secret)) is not None:
             return principal
         principal = authenticate_api_key(secret, self._uow_factory, self._clock)
-        if principal is not None and self._ttl > 0:
-            key_hash = hash_api_key(secret)
-            with self._lock:
-                self._cache[key_hash] = (self._monotonic() + self._ttl, principal)
-                self._cache.move_to_end(key_hash)
-                while len(self._cache) > self._max:
-                    self._cache.popitem(last=False)  # the oldest entry
+        if principal is not None:  # refusals are never cached
+            self._cache.put(hash_api_key(secret), principal)
         return principal
 
 

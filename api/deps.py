@@ -16,6 +16,8 @@ from litestar.di import NamedDependency, Provide
 
 from api.readiness import Readiness
 from api.request_id import request_id_of
+from api.schemas import JobView
+from api.ttl_cache import TtlCache
 from domain.errors import Unauthorized
 from domain.ports import Clock, JobQueue, UnitOfWorkFactory
 from domain.settings import Settings
@@ -23,6 +25,11 @@ from domain.tenancy import Principal
 
 # How long an authenticated key is trusted without asking the database again (api/auth.py).
 AUTH_CACHE_SECONDS = 5.0
+# A finished job never changes, so its view is kept this long in each API process; GET of a
+# finished job (what every client does once its poll sees the end) then costs no query. The
+# only staleness: a job deleted by retention stays readable in a process for up to this long.
+FINISHED_JOB_CACHE_SECONDS = 60.0
+FINISHED_JOB_CACHE_ENTRIES = 10_000
 # Longest wait for one readiness check; a probe must answer well inside its own timeout.
 READINESS_TIMEOUT_SECONDS = 2.0
 
@@ -37,6 +44,14 @@ class ApiDeps:
     readiness: Mapping[str, Callable[[], None]] = field(default_factory=dict)
     auth_cache_seconds: float = AUTH_CACHE_SECONDS
     readiness_timeout_seconds: float = READINESS_TIMEOUT_SECONDS
+    finished_job_cache_seconds: float = FINISHED_JOB_CACHE_SECONDS
+    # (tenant id, job id) -> the rendered view of a finished job.
+    finished_jobs: TtlCache[JobView] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.finished_jobs = TtlCache(
+            ttl_seconds=self.finished_job_cache_seconds, max_entries=FINISHED_JOB_CACHE_ENTRIES
+        )
 
 
 # How handlers ask for them (Litestar injects by parameter name).

@@ -122,7 +122,13 @@ class UnitOfWork(Protocol):
     def rollback(self) -> None: ...
 
 
-UnitOfWorkFactory = Callable[[], UnitOfWork]
+class UnitOfWorkFactory(Protocol):
+    def __call__(self, *, read_only: bool = False) -> UnitOfWork:
+        """A new unit of work. `read_only=True` is for queries: it cannot commit, and on
+        PostgreSQL it runs each statement on its own (autocommit), which saves the BEGIN and
+        ROLLBACK round trips that most API reads would otherwise pay for."""
+
+
 Clock = Callable[[], dt.datetime]
 
 

@@ -162,8 +162,9 @@ class FakeAssignments:
 
 
 class FakeUnitOfWork:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, read_only: bool = False) -> None:
         self._store = store
+        self._read_only = read_only
         self.committed = False
 
     def __enter__(self) -> FakeUnitOfWork:
@@ -178,6 +179,8 @@ class FakeUnitOfWork:
         self.rollback()
 
     def commit(self) -> None:
+        if self._read_only:
+            raise RuntimeError("a read-only unit of work cannot commit")
         self._store.__dict__.update(copy.deepcopy(self._work).__dict__)
         self.committed = True
 
@@ -216,3 +219,12 @@ class FixedClock:
     def __call__(self) -> dt.datetime:
         self.now += dt.timedelta(milliseconds=1)
         return self.now
+
+
+def fake_uow_factory(store: Store):
+    """A domain.ports.UnitOfWorkFactory over `store`."""
+
+    def factory(*, read_only: bool = False) -> FakeUnitOfWork:
+        return FakeUnitOfWork(store, read_only=read_only)
+
+    return factory

@@ -11,6 +11,7 @@ import datetime as dt
 import uuid
 from typing import Annotated
 
+from anyio import to_thread
 from litestar import Controller, Response, get, post
 from litestar.params import Parameter, RawBody
 
@@ -128,11 +129,19 @@ class JobController(Controller):
             "Status, attempts and timestamps; `progress` while running (best objective, "
             "bound), `summary` once finished, `error` when failed."
         ),
-        sync_to_thread=True,
         responses=problem_responses({**_AUTH, **_BAD_PARAMETER, **_JOB_NOT_FOUND}),
     )
-    def get_job(self, job_id: JobId, deps: Deps, principal: Caller) -> JobView:
-        return job_view(service.get_job(principal, parse_job_id(job_id), deps.uow_factory))
+    async def get_job(self, job_id: JobId, deps: Deps, principal: Caller) -> JobView:
+        # Async so that a finished job's view is answered from memory on the event loop; only
+        # a miss goes to the thread pool for the (synchronous) query.
+        key = (principal.tenant_id, parse_job_id(job_id))
+        if (view := deps.finished_jobs.get(key)) is not None:
+            return view
+        job = await to_thread.run_sync(service.get_job, principal, key[1], deps.uow_factory)
+        view = job_view(job)
+        if job.status.finished:
+            deps.finished_jobs.put(key, view)
+        return view
 
     @get(
         "/{job_id:str}/solution",

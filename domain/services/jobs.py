@@ -77,7 +77,7 @@ def _capped(problem: Problem, max_time_limit: float) -> Problem:
 
 
 def get_job(principal: Principal, job_id: uuid.UUID, uow_factory: UnitOfWorkFactory) -> Job:
-    with uow_factory() as uow:
+    with uow_factory(read_only=True) as uow:
         job = uow.jobs.get(job_id, principal.tenant_id)
     if job is None:
         raise NotFound(f"no job {job_id}", code="JOB_NOT_FOUND")
@@ -100,7 +100,7 @@ def list_jobs(
 ) -> JobPage:
     after = _decode_job_cursor(cursor) if cursor else None
     limit = _page_size(limit)
-    with uow_factory() as uow:
+    with uow_factory(read_only=True) as uow:
         jobs = uow.jobs.list(principal.tenant_id, status=status, after=after, limit=limit + 1)
     more = len(jobs) > limit
     jobs = jobs[:limit]
@@ -113,7 +113,7 @@ def get_solution_json(
     principal: Principal, job_id: uuid.UUID, uow_factory: UnitOfWorkFactory
 ) -> bytes:
     """The finished job's solution, as stored JSON (DESIGN.md section 3)."""
-    with uow_factory() as uow:
+    with uow_factory(read_only=True) as uow:
         job = uow.jobs.get(job_id, principal.tenant_id)
         if job is None:
             raise NotFound(f"no job {job_id}", code="JOB_NOT_FOUND")
@@ -143,7 +143,7 @@ def list_assignments(
 ) -> AssignmentPage:
     after = _decode_assignment_cursor(cursor) if cursor else None
     limit = _page_size(limit)
-    with uow_factory() as uow:
+    with uow_factory(read_only=True) as uow:
         if uow.jobs.get(job_id, principal.tenant_id) is None:
             raise NotFound(f"no job {job_id}", code="JOB_NOT_FOUND")
         rows = uow.assignments.page(

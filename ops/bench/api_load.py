@@ -112,6 +112,9 @@ def main() -> int:
         results["instance1_submit_to_succeeded_s"] = fresh_solves(client, args.curtois)
         results["cache_hit_submit_to_succeeded_s"], finished_id = cache_hits(client)
         stop(worker)  # the load scenarios measure the API alone, not the API beside a solver
+        queued = client.post(
+            "/v1/jobs", content=SAMPLE.read_bytes(), headers={"Content-Type": "application/json"}
+        ).json()["id"]  # stays queued: no worker is left to take it
         with tempfile.NamedTemporaryFile(suffix=".json") as body:
             body.write(SAMPLE.read_bytes())
             body.flush()
@@ -119,8 +122,10 @@ def main() -> int:
                 "BENCH_API_KEY": api_key,
                 "BENCH_JOB_ID": finished_id,
                 "BENCH_BODY_FILE": body.name,
+                "BENCH_QUEUED_ID": queued,
             }
-            for scenario, host in (("hello", hello), ("get_job", api), ("post_job", api)):
+            scenarios = ("hello", hello), ("get_job", api), ("get_queued", api), ("post_job", api)
+            for scenario, host in scenarios:
                 results[scenario] = locust(scenario, host, args, {**env, **common})
     report(results)
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -276,14 +281,25 @@ def locust(scenario: str, host: str, args: argparse.Namespace, env: dict[str, st
 
 def report(results: dict) -> None:
     hello, get, post = results["hello"], results["get_job"], results["post_job"]
+    queued = results["get_queued"]
     print(f"\n{results['users']} concurrent clients, {results['duration_s']} s per scenario")
     print(f"{'scenario':<22}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'failed':>8}")
-    for name, row in (("hello-world", hello), ("GET /v1/jobs/{id}", get), ("POST /v1/jobs", post)):
+    rows = (
+        ("hello-world", hello),
+        ("GET job (finished)", get),
+        ("GET job (queued)", queued),
+        ("POST /v1/jobs", post),
+    )
+    for name, row in rows:
         print(
             f"{name:<22}{row['rps']:>9.1f}{row['p50_ms']:>9.0f}{row['p95_ms']:>9.0f}"
             f"{row['p99_ms']:>9.0f}{row['failures']:>8}"
         )
-    print(f"GET rate / hello-world rate: {get['rps'] / max(hello['rps'], 1e-9):.0%}")
+    ceiling = max(hello["rps"], 1e-9)
+    print(
+        f"GET rate / hello-world rate: finished {get['rps'] / ceiling:.0%}, "
+        f"queued {queued['rps'] / ceiling:.0%}"
+    )
     fresh, cached = (
         results["instance1_submit_to_succeeded_s"],
         results["cache_hit_submit_to_succeeded_s"],

@@ -1,6 +1,8 @@
 """Load shapes of `make bench-api`, chosen by the BENCH_SCENARIO environment variable.
 
-get_job: GET /v1/jobs/{id} of one finished job (the polling path every client hammers).
+get_job: GET /v1/jobs/{id} of one finished job (served from the API's in-process cache).
+get_queued: GET /v1/jobs/{id} of a queued job (a database read on every request: the path a
+  client polling a job that is still moving takes).
 post_job: POST /v1/jobs with a small problem (validation, hashing, one transaction, publish).
 hello: GET /hello of the bare Litestar app (the ceiling of this server set-up).
 
@@ -17,6 +19,7 @@ from locust import FastHttpUser, constant, task
 SCENARIO = os.environ.get("BENCH_SCENARIO", "hello")
 HEADERS = {"Authorization": f"Bearer {os.environ.get('BENCH_API_KEY', '')}"}
 JOB_ID = os.environ.get("BENCH_JOB_ID", "")
+QUEUED_ID = os.environ.get("BENCH_QUEUED_ID", "")
 BODY_FILE = os.environ.get("BENCH_BODY_FILE", "")
 BODY = open(BODY_FILE, "rb").read() if BODY_FILE else b""  # noqa: SIM115 (read once at import)
 
@@ -28,6 +31,8 @@ class Client(FastHttpUser):
     def request(self) -> None:
         if SCENARIO == "get_job":
             self.client.get(f"/v1/jobs/{JOB_ID}", headers=HEADERS, name="GET /v1/jobs/{id}")
+        elif SCENARIO == "get_queued":
+            self.client.get(f"/v1/jobs/{QUEUED_ID}", headers=HEADERS, name="GET /v1/jobs/{id}")
         elif SCENARIO == "post_job":
             self.client.post(
                 "/v1/jobs",

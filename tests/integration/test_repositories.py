@@ -23,7 +23,7 @@ from domain.jobs import JobProgress, JobStatus, JobSummary
 from domain.ports import UnitOfWorkFactory
 from domain.problem import Assignment, solution_decoder
 from domain.settings import Settings
-from tests.fakes import FakeUnitOfWork, Store
+from tests.fakes import FakeUnitOfWork, Store, fake_uow_factory
 from tests.integration import records as r
 
 pytestmark = pytest.mark.integration
@@ -366,7 +366,7 @@ def _fake_with(jobs) -> UnitOfWorkFactory:
         for job in jobs:
             f.jobs.add(job, r.problem())
         f.commit()
-    return lambda: FakeUnitOfWork(store)
+    return fake_uow_factory(store)
 
 
 # --- assignments ------------------------------------------------------------------------------

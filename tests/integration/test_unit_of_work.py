@@ -119,3 +119,27 @@ def test_a_unit_cannot_be_used_outside_its_block(engine):
         pass
     with pytest.raises(RuntimeError, match="outside"):
         uow.rollback()
+
+
+def test_a_read_only_unit_of_work_reads_outside_a_transaction_and_cannot_commit(engine):
+    tenant = r.tenant()
+    with sql_uow_factory(engine)() as uow:
+        uow.tenants.add(tenant)
+        uow.commit()
+    with sql_uow_factory(engine)(read_only=True) as uow:
+        assert uow.tenants.get_by_name(tenant.name) == tenant
+        # psycopg opened no transaction: no BEGIN and no ROLLBACK round trip for a query.
+        raw = uow.tenants._conn.connection.dbapi_connection
+        assert raw.info.transaction_status.name == "IDLE"
+        with pytest.raises(RuntimeError, match="read-only"):
+            uow.commit()
+
+
+def test_a_read_only_connection_goes_back_to_the_pool_transactional_again(engine):
+    with sql_uow_factory(engine)(read_only=True) as uow:
+        uow.tenants.get_by_name("nobody")
+    # The pool hands the same connection out next; a writer must get its transaction back.
+    tenant = r.tenant()
+    with sql_uow_factory(engine)() as uow:
+        uow.tenants.add(tenant)
+    assert not stored(engine, tenant.name)

@@ -53,8 +53,8 @@ class ApiHarness:
         )
         self.client = TestClient(create_app(self.deps))
 
-    def uow_factory(self) -> FakeUnitOfWork:
-        return FakeUnitOfWork(self.store)
+    def uow_factory(self, *, read_only: bool = False) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self.store, read_only=read_only)
 
     def __enter__(self) -> ApiHarness:
         self.client.__enter__()

@@ -31,9 +31,9 @@ class Fixture:
             monotonic=lambda: self.now,
         )
 
-    def uow_factory(self) -> FakeUnitOfWork:
+    def uow_factory(self, *, read_only: bool = False) -> FakeUnitOfWork:
         self.opened += 1
-        return FakeUnitOfWork(self.store)
+        return FakeUnitOfWork(self.store, read_only=read_only)
 
     def revoke(self) -> None:
         key = self.store.api_keys[self.issued.key.id]
@@ -128,10 +128,10 @@ def test_a_hot_get_costs_no_extra_query_for_its_key():
         job = api.add_job(api.tenant_a.id)
         opened = 0
 
-        def counting_uow() -> FakeUnitOfWork:
+        def counting_uow(*, read_only: bool = False) -> FakeUnitOfWork:
             nonlocal opened
             opened += 1
-            return FakeUnitOfWork(api.store)
+            return FakeUnitOfWork(api.store, read_only=read_only)
 
         with api.with_deps(uow_factory=counting_uow) as client:
             client.get(f"/v1/jobs/{job.id}", headers=api.auth(api.key_a))

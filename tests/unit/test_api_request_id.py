@@ -74,9 +74,9 @@ def test_errors_carry_the_request_id_in_header_and_body(api, method, path, statu
 def test_handlers_see_the_request_id_in_their_thread(api):
     seen: list[str] = []
 
-    def spying_uow() -> FakeUnitOfWork:
+    def spying_uow(*, read_only: bool = False) -> FakeUnitOfWork:
         seen.append(current_request_id.get())  # called inside the sync handler's thread
-        return FakeUnitOfWork(api.store)
+        return FakeUnitOfWork(api.store, read_only=read_only)
 
     with api.with_deps(uow_factory=spying_uow, auth_cache_seconds=0) as client:
         client.get("/v1/jobs", headers={**api.auth(api.key_a), "X-Request-ID": "thread-id-7"})

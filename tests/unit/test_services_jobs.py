@@ -21,7 +21,7 @@ from domain.services.jobs import (
     submit_job,
 )
 from domain.tenancy import Principal, Role
-from tests.fakes import FakeQueue, FakeUnitOfWork, FixedClock, Store
+from tests.fakes import FakeQueue, FixedClock, Store, fake_uow_factory
 
 SAMPLE = Path(__file__).parents[2] / "domain" / "samples" / "sample.json"
 
@@ -37,7 +37,7 @@ def store():
 
 
 def uow_factory(store):
-    return lambda: FakeUnitOfWork(store)
+    return fake_uow_factory(store)
 
 
 def principal():

@@ -14,7 +14,14 @@ from domain.problem import Assignment, Solution, Violation, encode, problem_deco
 from domain.services.solving import RunSettings, run_job
 from domain.solver.cache_key import cache_key
 from domain.solver.runner import Progress
-from tests.fakes import FakeAssignments, FakeCache, FakeUnitOfWork, FixedClock, Store
+from tests.fakes import (
+    FakeAssignments,
+    FakeCache,
+    FakeUnitOfWork,
+    FixedClock,
+    Store,
+    fake_uow_factory,
+)
 
 SAMPLE = Path(__file__).parents[2] / "domain" / "samples" / "sample.json"
 DAY = dt.date(2024, 1, 1)
@@ -77,7 +84,7 @@ def queued_job(store, *, use_cache=True, **changes) -> Job:
 def run(store, job, solver, cache=None, **settings):
     return run_job(
         job.id,
-        lambda: FakeUnitOfWork(store),
+        fake_uow_factory(store),
         cache if cache is not None else FakeCache(),
         solver,
         FixedClock(),

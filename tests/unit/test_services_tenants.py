@@ -10,7 +10,7 @@ import pytest
 from domain.errors import Conflict, InvalidRequest, NotFound
 from domain.services.tenants import authenticate_api_key, create_api_key, create_tenant
 from domain.tenancy import Role, hash_api_key
-from tests.fakes import FakeUnitOfWork, FixedClock, Store
+from tests.fakes import FixedClock, Store, fake_uow_factory
 
 
 @pytest.fixture
@@ -19,7 +19,7 @@ def store():
 
 
 def factory(store):
-    return lambda: FakeUnitOfWork(store)
+    return fake_uow_factory(store)
 
 
 def test_a_tenant_name_is_unique(store):

@@ -29,12 +29,17 @@ class SqlUnitOfWork:
     jobs: SqlJobs
     assignments: SqlAssignments
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
         self._engine = engine
+        self._read_only = read_only
         self._conn: Connection | None = None
 
     def __enter__(self) -> Self:
         conn = self._engine.connect()
+        if self._read_only:
+            # No transaction: each query sees the latest committed data, and the pool's reset
+            # restores the engine's isolation level when the connection is returned.
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
         self._conn = conn
         self.tenants = SqlTenants(conn)
         self.api_keys = SqlApiKeys(conn)
@@ -60,6 +65,8 @@ class SqlUnitOfWork:
             conn.close()
 
     def commit(self) -> None:
+        if self._read_only:
+            raise RuntimeError("a read-only unit of work cannot commit")
         self._connection().commit()
 
     def rollback(self) -> None:
@@ -74,7 +81,7 @@ class SqlUnitOfWork:
 def sql_uow_factory(engine: Engine) -> UnitOfWorkFactory:
     """A factory of units of work on `engine`, for the services."""
 
-    def factory() -> SqlUnitOfWork:
-        return SqlUnitOfWork(engine)
+    def factory(*, read_only: bool = False) -> SqlUnitOfWork:
+        return SqlUnitOfWork(engine, read_only=read_only)
 
     return factory

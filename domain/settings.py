@@ -7,6 +7,7 @@ Every variable is listed in README.md ("Configuration").
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -59,6 +60,30 @@ class Settings:
     # "user:password" for Flower's basic auth; `rota dev up` generates one when unset.
     flower_basic_auth: str | None = None
 
+    # --- reliability (outbox, idempotency, retention) ---------------------------------------
+    # Finished jobs and their rosters older than this are purged by a beat task.
+    retention_days: int = 30
+    # An Idempotency-Key is remembered this long (then the same key makes a new job).
+    idempotency_ttl_hours: int = 24
+    # How often the outbox relay looks for unpublished messages.
+    outbox_relay_interval_seconds: float = 2.0
+
+    # --- webhooks ---------------------------------------------------------------------------
+    # CIDRs that webhooks may target although they are private/loopback (SSRF guard), e.g.
+    # ("127.0.0.0/8",) for local testing. Empty: only public addresses.
+    webhook_allow_networks: tuple[str, ...] = ()
+    webhook_connect_timeout_seconds: float = 3.0
+    webhook_read_timeout_seconds: float = 10.0
+    # Attempts of one delivery (exponential backoff with jitter spreads them over hours).
+    webhook_max_attempts: int = 12
+
+    # --- telemetry --------------------------------------------------------------------------
+    sentry_dsn: str | None = None
+    # "json" (production) or "console" (people reading a terminal; `rota dev up`).
+    log_format: str = "json"
+    log_level: str = "INFO"
+    environment: str = "development"
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Settings from `env` (default: os.environ); raise SettingsError on a bad value."""
@@ -86,6 +111,21 @@ class Settings:
             api_port=_port(env, "ROTA_API_PORT", 8000),
             flower_port=_port(env, "ROTA_FLOWER_PORT", 5555),
             flower_basic_auth=_basic_auth(env, "ROTA_FLOWER_BASIC_AUTH"),
+            retention_days=_int(env, "ROTA_RETENTION_DAYS", 30, minimum=1),
+            idempotency_ttl_hours=_int(env, "ROTA_IDEMPOTENCY_TTL_HOURS", 24, minimum=1),
+            outbox_relay_interval_seconds=_positive_float(env, "ROTA_OUTBOX_RELAY_INTERVAL", 2.0),
+            webhook_allow_networks=_networks(env, "ROTA_WEBHOOK_ALLOW_NETWORKS"),
+            webhook_connect_timeout_seconds=_positive_float(
+                env, "ROTA_WEBHOOK_CONNECT_TIMEOUT", 3.0
+            ),
+            webhook_read_timeout_seconds=_positive_float(env, "ROTA_WEBHOOK_READ_TIMEOUT", 10.0),
+            webhook_max_attempts=_int(env, "ROTA_WEBHOOK_MAX_ATTEMPTS", 12, minimum=1),
+            sentry_dsn=_url(env, "SENTRY_DSN", ("http://", "https://")),
+            log_format=_choice(env, "ROTA_LOG_FORMAT", ("json", "console"), "json"),
+            log_level=_choice(
+                env, "ROTA_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO", upper=True
+            ),
+            environment=_text(env, "ROTA_ENVIRONMENT") or "development",
         )
 
     @property
@@ -153,6 +193,32 @@ def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | N
         return None
     if not text.startswith(schemes):
         raise SettingsError(f"{name} must start with one of {', '.join(schemes)}")
+    return text
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    text = _text(env, name)
+    if not text:
+        return ()
+    networks = []
+    for part in (p.strip() for p in text.split(",")):
+        try:
+            networks.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError:
+            raise SettingsError(f"{name}: {part!r} is not a CIDR network") from None
+    return tuple(networks)
+
+
+def _choice(
+    env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str, *, upper=False
+) -> str:
+    text = _text(env, name)
+    if upper:
+        text = text.upper()
+    if not text:
+        return default
+    if text not in allowed:
+        raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {text!r}")
     return text
 
 

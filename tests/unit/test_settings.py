@@ -79,6 +79,9 @@ def test_platform_settings_from_the_environment(tmp_path):
         ("ROTA_FLOWER_BASIC_AUTH", "admin:short"),
         ("ROTA_FLOWER_BASIC_AUTH", "no-colon-at-all"),
         ("ROTA_FLOWER_BASIC_AUTH", "ops:long-enough,password"),
+        ("ROTA_WEBHOOK_ALLOW_NETWORKS", "127.0.0.0/8,not-a-net"),
+        ("ROTA_LOG_FORMAT", "xml"),
+        ("SENTRY_DSN", "ftp://key@host/1"),
     ],
 )
 def test_bad_platform_value_names_the_variable(name, value):
@@ -89,3 +92,8 @@ def test_bad_platform_value_names_the_variable(name, value):
 def test_processes_that_need_redis_say_how_to_get_one():
     with pytest.raises(SettingsError, match="rota dev up"):
         Settings.from_env({}).require_redis_url()
+
+
+def test_webhook_networks_are_normalised_cidrs():
+    env = {"ROTA_WEBHOOK_ALLOW_NETWORKS": " 127.0.0.1/8 , ::1/128"}
+    assert Settings.from_env(env).webhook_allow_networks == ("127.0.0.0/8", "::1/128")

@@ -17,11 +17,13 @@ from litestar.middleware import DefineMiddleware
 from api.auth import ApiKeyAuthenticator, ApiKeyAuthMiddleware
 from api.controllers.health import HealthController
 from api.controllers.jobs import JobController
+from api.controllers.webhooks import WebhookController
 from api.deps import ApiDeps, dependencies
-from api.errors import ProblemMapper
+from api.errors import ProblemMapper, is_expected
 from api.headers import set_response_headers
 from api.openapi import openapi_config
-from api.request_id import RequestIdFilter, RequestIdMiddleware
+from api.request_id import RequestIdFilter, RequestIdMiddleware, current_request_id
+from domain.settings import Settings
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
@@ -29,12 +31,16 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 def create_app(deps: ApiDeps | None = None) -> Litestar:
     """The API; with no `deps`, connected to the backends named by the environment."""
     on_shutdown: Sequence[Callable[[], Any]] = ()
+    log_config: LoggingConfig | None = logging_config()
     if deps is None:
         # Imported here so that tests (which pass fakes) never load the real adapters.
         from domain.adapters.container import build_container
         from domain.settings import get_settings
 
-        container = build_container(get_settings())
+        settings = get_settings()
+        start_telemetry(settings)  # before Litestar(): Sentry patches its __init__
+        log_config = None  # Litestar's dictConfig would replace the structlog handler
+        container = build_container(settings)
         deps = ApiDeps(
             settings=container.settings,
             uow_factory=container.uow_factory,
@@ -48,7 +54,7 @@ def create_app(deps: ApiDeps | None = None) -> Litestar:
         deps.uow_factory, deps.clock, ttl_seconds=deps.auth_cache_seconds
     )
     return Litestar(
-        route_handlers=[JobController, HealthController],
+        route_handlers=[JobController, WebhookController, HealthController],
         dependencies=dependencies(deps),
         # Order matters: the request id first, so a rejected key is logged with it too.
         middleware=[
@@ -59,13 +65,34 @@ def create_app(deps: ApiDeps | None = None) -> Litestar:
         before_send=[set_response_headers],
         request_max_body_size=deps.settings.max_body_bytes,
         openapi_config=openapi_config(),
-        logging_config=logging_config(),
+        logging_config=log_config,
         on_shutdown=list(on_shutdown),
     )
 
 
+def start_telemetry(settings: Settings) -> None:
+    """structlog for every logger of the process and, when SENTRY_DSN is set, Sentry; both
+    read the correlation id from the request id (domain/adapters/telemetry)."""
+    from sentry_sdk.integrations.litestar import LitestarIntegration
+
+    from domain.adapters.telemetry import configure_logging, init_sentry
+
+    configure_logging(settings, current_request_id.get)
+    init_sentry(
+        settings,
+        service="api",
+        integrations=[LitestarIntegration()],
+        correlation_id=current_request_id.get,
+        ignore=is_expected,
+        # Its error line repeats the exception the Litestar integration has just reported
+        # (Sentry's dedupe misses it: Litestar runs that sync hook in another context).
+        ignore_loggers=["api.errors"],
+    )
+
+
 def logging_config() -> LoggingConfig:
-    """Litestar's default logging, with the request id in every line (api/request_id.py)."""
+    """Litestar's default logging, with the request id in every line (api/request_id.py);
+    for apps built on test fakes. The real app logs through structlog (start_telemetry)."""
     config = LoggingConfig(
         filters={"request_id": {"()": RequestIdFilter}},
         formatters={"standard": {"format": LOG_FORMAT}},

@@ -19,7 +19,14 @@ from litestar.exceptions import HTTPException, ValidationException
 
 from api.request_id import request_id_of
 from api.schemas import FieldIssue, ProblemDetails
-from domain.errors import Conflict, InvalidRequest, NotFound, RotaError, Unauthorized
+from domain.errors import (
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    RotaError,
+    ServiceUnavailable,
+    Unauthorized,
+)
 from domain.validation import ProblemInvalid
 
 log = logging.getLogger(__name__)
@@ -34,6 +41,7 @@ _DOMAIN_STATUS: dict[type[RotaError], int] = {
     Conflict: 409,
     InvalidRequest: 400,
     Unauthorized: 401,
+    ServiceUnavailable: 503,
 }
 # Codes and details of the errors Litestar raises on its own (routing, body size ...). The
 # exception's own text is not used: it may quote internals.
@@ -132,10 +140,28 @@ class ProblemMapper:
                 request_id, exc.status, exc.code, exc.detail, headers=exc.headers, checks=exc.checks
             )
         if isinstance(exc, RotaError) and (status := _domain_status(exc)):
-            return problem_response(request_id, status, exc.code, exc.detail)
+            return self._domain(request, request_id, exc, status)
         if isinstance(exc, HTTPException) and exc.status_code < 500:
             return self._http(request_id, exc)
         return self._internal(request, request_id, exc)
+
+    @staticmethod
+    def _domain(
+        request: Request[Any, Any, Any], request_id: str, exc: RotaError, status: int
+    ) -> Response[bytes]:
+        headers = {}
+        if isinstance(exc, ServiceUnavailable):
+            headers["Retry-After"] = str(exc.retry_after)
+            # An answer, not a fault (so no Sentry event), but an operator must see it.
+            log.warning(
+                "%s on %s %r: %s",
+                exc.code,
+                request.method,
+                request.scope.get("path"),
+                type(exc.__cause__).__name__ if exc.__cause__ else exc.detail,
+                extra={"request_id": request_id},
+            )
+        return problem_response(request_id, status, exc.code, exc.detail, headers=headers)
 
     def _http(self, request_id: str, exc: HTTPException) -> Response[bytes]:
         status = exc.status_code
@@ -167,6 +193,17 @@ class ProblemMapper:
             "INTERNAL_ERROR",
             "an unexpected error occurred; quote the correlation_id when reporting it",
         )
+
+
+def is_expected(exc: BaseException) -> bool:
+    """True for an error that is one of the API's answers (a 4xx, NOT_READY, a 503 asking to
+    retry) rather than a fault. Sentry hears only of the others: its Litestar integration
+    reports every exception but Litestar's own 4xx, and a client's typo must not page anyone."""
+    if isinstance(exc, ProblemInvalid | HttpProblem):
+        return True
+    if isinstance(exc, RotaError):
+        return _domain_status(exc) is not None
+    return isinstance(exc, HTTPException) and exc.status_code < 500
 
 
 def _domain_status(exc: RotaError) -> int | None:

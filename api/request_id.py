@@ -62,10 +62,12 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         token = current_request_id.set(request_id_of(scope))
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            current_request_id.reset(token)
+        # Reset only on success. An error that escapes this middleware (authentication on a
+        # dead database) is handled by Litestar's app-level handler *outside* it, and that
+        # handler's log line and Sentry event must still carry the id. Nothing leaks: each
+        # request runs in its own asyncio task, whose context ends with it.
+        await self.app(scope, receive, send)
+        current_request_id.reset(token)
 
 
 class RequestIdFilter(logging.Filter):

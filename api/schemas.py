@@ -61,6 +61,8 @@ class JobView(Wire):
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
+    # When a cancel was asked for (POST .../cancel); a running job stops within seconds.
+    cancel_requested_at: dt.datetime | None
     time_limit_seconds: float
     correlation_id: str
     progress: ProgressView | None
@@ -121,6 +123,7 @@ def job_view(job: Job) -> JobView:
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
+        cancel_requested_at=job.cancel_requested_at,
         time_limit_seconds=job.time_limit_seconds,
         correlation_id=job.correlation_id,
         progress=None

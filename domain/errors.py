@@ -31,3 +31,20 @@ class InvalidRequest(RotaError):
 
 class Unauthorized(RotaError):
     code = "UNAUTHORIZED"
+
+
+class ServiceUnavailable(RotaError):
+    """A backend (the database) cannot be reached right now; the same request may succeed
+    after `retry_after` seconds. The API answers 503 with a Retry-After header."""
+
+    code = "SERVICE_UNAVAILABLE"
+    retry_after = 5
+
+
+class RetryableConflict(ServiceUnavailable):
+    """The database aborted the transaction to keep concurrent ones consistent (serialization
+    failure, deadlock: SQLSTATE 40001/40P01). Running the whole use case again in a new
+    transaction is safe; domain.services.retry does, a bounded number of times."""
+
+    code = "TRANSACTION_CONFLICT"
+    retry_after = 1

@@ -88,6 +88,8 @@ class Job(msgspec.Struct, kw_only=True):
     attempts: int = 0
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
+    # Set by POST /v1/jobs/{id}/cancel on a running job; the solve stops within seconds.
+    cancel_requested_at: dt.datetime | None = None
     progress: JobProgress | None = None
     summary: JobSummary | None = None
     error_code: str | None = None

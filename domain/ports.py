@@ -14,9 +14,11 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from domain.jobs import Job, JobProgress, JobStatus, JobSummary
+from domain.outbox import IdempotencyRecord, OutboxMessage
 from domain.problem import Assignment, Problem, Solution
 from domain.solver.runner import Progress
 from domain.tenancy import ApiKey, Tenant
+from domain.webhook_ports import DeliveryRepository, WebhookRepository
 
 # (created_at, id) of the last job of a page: jobs are listed newest first.
 JobCursor = tuple[dt.datetime, uuid.UUID]
@@ -87,6 +89,24 @@ class JobRepository(Protocol):
         is given, must be running that attempt. Returns whether the row changed; only then
         may the caller write assignments."""
 
+    def cancel_queued(self, job_id: uuid.UUID, now: dt.datetime) -> bool:
+        """Cancel the job if it is still queued (guarded UPDATE); whether it was."""
+
+    def request_cancel(self, job_id: uuid.UUID, now: dt.datetime) -> bool:
+        """Ask a running job to stop (sets `cancel_requested_at` once); whether it runs."""
+
+    def cancel_requested(self, job_id: uuid.UUID) -> bool:
+        """Whether a cancel was requested: the cheap read a running solve polls."""
+
+    def stuck(self, status: JobStatus, before: dt.datetime, limit: int) -> list[Job]:
+        """Jobs in `status` since before `before` (running: started, queued: created) that
+        have no unsent outbox message and none created since `before`: their message is
+        lost, or their worker died without Celery redelivering it."""
+
+    def purge_finished(self, before: dt.datetime, limit: int) -> int:
+        """Delete up to `limit` jobs finished before `before`, with their assignments,
+        outbox messages and idempotency keys; the number deleted."""
+
 
 class AssignmentRepository(Protocol):
     def add_all(self, job_id: uuid.UUID, assignments: Sequence[Assignment]) -> None: ...
@@ -103,13 +123,53 @@ class AssignmentRepository(Protocol):
         """Assignments ordered by (date, employee, shift), strictly after `after`."""
 
 
+class OutboxRepository(Protocol):
+    """Messages to publish once the transaction that wrote them has committed."""
+
+    def add(self, message: OutboxMessage) -> None: ...
+
+    def claim(self, now: dt.datetime, limit: int) -> list[OutboxMessage]:
+        """Up to `limit` unsent messages available at `now`, oldest first, locked until the
+        end of the transaction; rows another transaction holds are skipped (SKIP LOCKED), so
+        several relays never claim the same message."""
+
+    def mark_sent(self, message_id: uuid.UUID, now: dt.datetime) -> bool:
+        """Mark the message sent if it was not yet; whether it changed."""
+
+    def mark_failed(self, message_id: uuid.UUID, *, error: str, retry_at: dt.datetime) -> None:
+        """Count a failed publish and hold the message back until `retry_at`."""
+
+    def purge_sent(self, before: dt.datetime, limit: int) -> int:
+        """Delete up to `limit` messages sent before `before`; the number deleted."""
+
+
+class IdempotencyRepository(Protocol):
+    def claim(self, record: IdempotencyRecord, expired_before: dt.datetime) -> bool:
+        """Store the key unless the tenant already holds it (an entry created before
+        `expired_before` no longer counts and is replaced). False when it is taken, also by
+        a concurrent transaction that committed first (the unique constraint decides)."""
+
+    def get(self, tenant_id: uuid.UUID, key: str) -> IdempotencyRecord | None: ...
+
+    def purge(self, before: dt.datetime, limit: int) -> int:
+        """Delete up to `limit` keys created before `before`; the number deleted."""
+
+
 class UnitOfWork(Protocol):
-    """One transaction. Leaving the `with` block without `commit()` rolls everything back."""
+    """One transaction. Leaving the `with` block without `commit()` rolls everything back.
+
+    A serialization failure or deadlock leaves it as domain.errors.RetryableConflict and a
+    lost database as domain.errors.ServiceUnavailable, whatever the storage.
+    """
 
     tenants: TenantRepository
     api_keys: ApiKeyRepository
     jobs: JobRepository
     assignments: AssignmentRepository
+    outbox: OutboxRepository
+    idempotency: IdempotencyRepository
+    webhooks: WebhookRepository
+    deliveries: DeliveryRepository
 
     def __enter__(self) -> Self: ...
     def __exit__(
@@ -141,7 +201,10 @@ class ResultCache(Protocol):
 
 class JobQueue(Protocol):
     def enqueue_solve(self, job_id: uuid.UUID, correlation_id: str) -> None:
-        """Publish the solve task of a committed job."""
+        """Publish the solve task of a committed job; raises when the broker cannot take it."""
+
+    def enqueue_delivery(self, delivery_id: uuid.UUID, correlation_id: str) -> None:
+        """Publish one attempt of a committed webhook delivery (domain.webhook_ports)."""
 
 
 class SolveFunction(Protocol):

@@ -15,9 +15,12 @@ from dataclasses import dataclass, field
 import msgspec
 
 from domain.jobs import Job, JobProgress, JobStatus, JobSummary
+from domain.outbox import IdempotencyRecord, OutboxMessage
 from domain.ports import AssignmentCursor, JobCursor
 from domain.problem import Assignment, Problem, Solution, encode
 from domain.tenancy import ApiKey, Tenant
+from domain.webhooks import Delivery, Webhook
+from tests.webhook_fakes import FakeDeliveries, FakeWebhooks
 
 
 @dataclass
@@ -28,6 +31,10 @@ class Store:
     problems: dict[uuid.UUID, Problem] = field(default_factory=dict)
     solutions: dict[uuid.UUID, bytes] = field(default_factory=dict)
     assignments: dict[uuid.UUID, list[Assignment]] = field(default_factory=dict)
+    outbox: dict[uuid.UUID, OutboxMessage] = field(default_factory=dict)
+    idempotency: dict[tuple[uuid.UUID, str], IdempotencyRecord] = field(default_factory=dict)
+    webhooks: dict[uuid.UUID, Webhook] = field(default_factory=dict)
+    deliveries: dict[uuid.UUID, Delivery] = field(default_factory=dict)
 
 
 class FakeTenants:
@@ -136,6 +143,66 @@ class FakeJobs:
             self.s.solutions[job_id] = encode(solution)
         return True
 
+    def cancel_queued(self, job_id: uuid.UUID, now: dt.datetime) -> bool:
+        job = self.s.jobs[job_id]
+        if job.status != JobStatus.QUEUED:
+            return False
+        self.s.jobs[job_id] = msgspec.structs.replace(
+            job, status=JobStatus.CANCELLED, finished_at=now, cancel_requested_at=now
+        )
+        return True
+
+    def request_cancel(self, job_id: uuid.UUID, now: dt.datetime) -> bool:
+        job = self.s.jobs[job_id]
+        if job.status != JobStatus.RUNNING:
+            return False
+        if job.cancel_requested_at is None:
+            self.s.jobs[job_id] = msgspec.structs.replace(job, cancel_requested_at=now)
+        return True
+
+    def cancel_requested(self, job_id: uuid.UUID) -> bool:
+        job = self.s.jobs.get(job_id)
+        return job is not None and job.cancel_requested_at is not None
+
+    def stuck(self, status: JobStatus, before: dt.datetime, limit: int) -> list[Job]:
+        def since(job: Job) -> dt.datetime | None:
+            return job.started_at if status is JobStatus.RUNNING else job.created_at
+
+        def pending(job: Job) -> bool:
+            return any(
+                m.job_id == job.id and (m.sent_at is None or m.created_at >= before)
+                for m in self.s.outbox.values()
+            )
+
+        found = [
+            j
+            for j in self.s.jobs.values()
+            if j.status == status and (t := since(j)) is not None and t < before and not pending(j)
+        ]
+        return sorted(found, key=since)[:limit]
+
+    def purge_finished(self, before: dt.datetime, limit: int) -> int:
+        old = sorted(
+            (
+                j
+                for j in self.s.jobs.values()
+                if j.status.finished and j.finished_at is not None and j.finished_at < before
+            ),
+            key=lambda j: j.finished_at,
+        )[:limit]
+        for job in old:
+            # What ON DELETE CASCADE does in SQL.
+            for table in (self.s.jobs, self.s.problems, self.s.solutions, self.s.assignments):
+                table.pop(job.id, None)
+            for m in [m for m in self.s.outbox.values() if m.job_id == job.id]:
+                del self.s.outbox[m.id]
+            for k, r in list(self.s.idempotency.items()):
+                if r.job_id == job.id:
+                    del self.s.idempotency[k]
+            for d in [d for d in self.s.deliveries.values() if d.job_id == job.id]:
+                del self.s.deliveries[d.id]
+        return len(old)
+
 
 class FakeAssignments:
     def __init__(self, store: Store) -> None:
@@ -161,6 +228,58 @@ class FakeAssignments:
         return rows[:limit]
 
 
+class FakeOutbox:
+    def __init__(self, store: Store) -> None:
+        self.s = store
+
+    def add(self, message: OutboxMessage) -> None:
+        self.s.outbox[message.id] = message
+
+    def claim(self, now: dt.datetime, limit: int) -> list[OutboxMessage]:
+        ready = [m for m in self.s.outbox.values() if m.sent_at is None and m.available_at <= now]
+        return sorted(ready, key=lambda m: (m.available_at, m.id))[:limit]
+
+    def mark_sent(self, message_id: uuid.UUID, now: dt.datetime) -> bool:
+        message = self.s.outbox[message_id]
+        if message.sent_at is not None:
+            return False
+        self.s.outbox[message_id] = msgspec.structs.replace(message, sent_at=now)
+        return True
+
+    def mark_failed(self, message_id: uuid.UUID, *, error: str, retry_at: dt.datetime) -> None:
+        message = self.s.outbox[message_id]
+        self.s.outbox[message_id] = msgspec.structs.replace(
+            message, attempts=message.attempts + 1, last_error=error, available_at=retry_at
+        )
+
+    def purge_sent(self, before: dt.datetime, limit: int) -> int:
+        old = [m.id for m in self.s.outbox.values() if m.sent_at is not None and m.sent_at < before]
+        for message_id in old[:limit]:
+            del self.s.outbox[message_id]
+        return len(old[:limit])
+
+
+class FakeIdempotencyKeys:
+    def __init__(self, store: Store) -> None:
+        self.s = store
+
+    def claim(self, record: IdempotencyRecord, expired_before: dt.datetime) -> bool:
+        held = self.s.idempotency.get((record.tenant_id, record.key))
+        if held is not None and held.created_at >= expired_before:
+            return False
+        self.s.idempotency[(record.tenant_id, record.key)] = record
+        return True
+
+    def get(self, tenant_id: uuid.UUID, key: str) -> IdempotencyRecord | None:
+        return self.s.idempotency.get((tenant_id, key))
+
+    def purge(self, before: dt.datetime, limit: int) -> int:
+        old = [k for k, r in self.s.idempotency.items() if r.created_at < before][:limit]
+        for k in old:
+            del self.s.idempotency[k]
+        return len(old)
+
+
 class FakeUnitOfWork:
     def __init__(self, store: Store, *, read_only: bool = False) -> None:
         self._store = store
@@ -168,12 +287,19 @@ class FakeUnitOfWork:
         self.committed = False
 
     def __enter__(self) -> FakeUnitOfWork:
-        self._work = copy.deepcopy(self._store)
-        self.tenants = FakeTenants(self._work)
-        self.api_keys = FakeApiKeys(self._work)
-        self.jobs = FakeJobs(self._work)
-        self.assignments = FakeAssignments(self._work)
+        self._bind(copy.deepcopy(self._store))
         return self
+
+    def _bind(self, work: Store) -> None:
+        self._work = work
+        self.tenants = FakeTenants(work)
+        self.api_keys = FakeApiKeys(work)
+        self.jobs = FakeJobs(work)
+        self.assignments = FakeAssignments(work)
+        self.outbox = FakeOutbox(work)
+        self.idempotency = FakeIdempotencyKeys(work)
+        self.webhooks = FakeWebhooks(work)
+        self.deliveries = FakeDeliveries(work)
 
     def __exit__(self, *exc: object) -> None:
         self.rollback()
@@ -185,7 +311,8 @@ class FakeUnitOfWork:
         self.committed = True
 
     def rollback(self) -> None:
-        self._work = copy.deepcopy(self._store)
+        # The repositories see the store as it is now, as SQL does after a ROLLBACK.
+        self._bind(copy.deepcopy(self._store))
 
 
 class FakeCache:
@@ -204,12 +331,18 @@ class FakeCache:
 class FakeQueue:
     def __init__(self, *, broken: bool = False) -> None:
         self.sent: list[tuple[uuid.UUID, str]] = []
+        self.deliveries: list[tuple[uuid.UUID, str]] = []
         self.broken = broken
 
     def enqueue_solve(self, job_id: uuid.UUID, correlation_id: str) -> None:
         if self.broken:
             raise ConnectionError("broker down")
         self.sent.append((job_id, correlation_id))
+
+    def enqueue_delivery(self, delivery_id: uuid.UUID, correlation_id: str) -> None:
+        if self.broken:
+            raise ConnectionError("broker down")
+        self.deliveries.append((delivery_id, correlation_id))
 
 
 class FixedClock:

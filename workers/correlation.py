@@ -21,6 +21,11 @@ _current: ContextVar[str] = ContextVar("correlation_id", default=NONE)
 _installed = False
 
 
+def current() -> str:
+    """The correlation id of the task running in this process; NONE between tasks."""
+    return _current.get()
+
+
 def bind(correlation_id: object) -> None:
     """Make `correlation_id` current; a missing or odd value becomes NONE."""
     text = correlation_id if isinstance(correlation_id, str) and correlation_id else NONE

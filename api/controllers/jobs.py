@@ -13,7 +13,8 @@ from typing import Annotated
 
 from anyio import to_thread
 from litestar import Controller, Response, get, post
-from litestar.params import Parameter, RawBody
+from litestar.openapi import ResponseSpec
+from litestar.params import HeaderParameter, Parameter, RawBody
 
 from api.content_type import require_json
 from api.deps import Caller, Deps, RequestId
@@ -32,6 +33,7 @@ from domain.errors import NotFound
 from domain.jobs import JobStatus
 from domain.problem import MAX_ID_LENGTH, Solution
 from domain.services import jobs as service
+from domain.services.cancel import cancel_job
 from domain.validation import decode_problem
 
 _AUTH = {
@@ -39,6 +41,10 @@ _AUTH = {
     500: "INTERNAL_ERROR: an unexpected failure; it is logged under the correlation_id.",
 }
 _JOB_NOT_FOUND = {404: "JOB_NOT_FOUND: no job with this id in the caller's tenant."}
+_UNAVAILABLE = {
+    503: "SERVICE_UNAVAILABLE or TRANSACTION_CONFLICT: the database is unreachable or busy; "
+    "retry after the `Retry-After` seconds."
+}
 # Litestar documents a 400 in its own format for every handler with parameters; this
 # replaces it with what is really sent.
 _BAD_PARAMETER = {400: "INVALID_REQUEST: a malformed parameter."}
@@ -47,6 +53,16 @@ _BAD_PAGE = {400: "INVALID_REQUEST, INVALID_CURSOR or INVALID_LIMIT: a bad query
 JobId = Annotated[str, Parameter(description="The job's id (a UUID).")]
 Cursor = Annotated[
     str | None, Parameter(description="`next_cursor` of the previous page.", max_length=512)
+]
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        description="A key of the client's choosing (1-255 printable ASCII characters). A "
+        "request repeated with the same key and body returns the first request's job (200) "
+        "instead of making another; the same key with another body answers 409. Keys are "
+        "kept 24 hours (ROTA_IDEMPOTENCY_TTL_HOURS).",
+    ),
 ]
 
 
@@ -70,33 +86,93 @@ class JobController(Controller):
         description=(
             "Validates the problem, stores a queued job and enqueues its solve. Answers 202 "
             "with the job and its `Location`; poll it until `status` is final. The request "
-            "id (`X-Request-ID`) becomes the job's `correlation_id`."
+            "id (`X-Request-ID`) becomes the job's `correlation_id`. With an "
+            "`Idempotency-Key` that was already used with the same body, answers 200 with the "
+            "job that first request made."
         ),
         status_code=202,
         guards=[require_json],
         sync_to_thread=True,
         operation_class=ProblemBodyOperation,
-        responses=problem_responses(
-            {
-                **_AUTH,
-                413: "PAYLOAD_TOO_LARGE: the body exceeds the server's limit.",
-                415: "UNSUPPORTED_MEDIA_TYPE: the body is not `application/json`.",
-                422: "VALIDATION_FAILED: `errors` lists every issue with its JSON path.",
-            }
-        ),
+        responses={
+            200: ResponseSpec(
+                data_container=JobView,
+                description="An earlier request with this Idempotency-Key and body made the job.",
+                generate_examples=False,
+            ),
+            **problem_responses(
+                {
+                    **_AUTH,
+                    400: "INVALID_IDEMPOTENCY_KEY: the Idempotency-Key header is malformed.",
+                    409: "IDEMPOTENCY_KEY_REUSED: the Idempotency-Key was used with another body.",
+                    413: "PAYLOAD_TOO_LARGE: the body exceeds the server's limit.",
+                    415: "UNSUPPORTED_MEDIA_TYPE: the body is not `application/json`.",
+                    422: "VALIDATION_FAILED: `errors` lists every issue with its JSON path.",
+                    **_UNAVAILABLE,
+                }
+            ),
+        },
     )
     def submit_job(
-        self, body: RawBody, deps: Deps, principal: Caller, request_id: RequestId
+        self,
+        body: RawBody,
+        deps: Deps,
+        principal: Caller,
+        request_id: RequestId,
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[JobView]:
         problem = decode_problem(body)
-        job = service.submit_job(
-            service.SubmitJob(principal=principal, problem=problem, correlation_id=request_id),
+        submission = service.submit_job(
+            service.SubmitJob(
+                principal=principal,
+                problem=problem,
+                correlation_id=request_id,
+                idempotency_key=idempotency_key,
+            ),
             deps.uow_factory,
             deps.queue,
             deps.clock,
             max_time_limit=deps.settings.max_time_limit_seconds,
+            idempotency_ttl=dt.timedelta(hours=deps.settings.idempotency_ttl_hours),
         )
-        return Response(job_view(job), status_code=202, headers={"Location": job_path(job.id)})
+        job = submission.job
+        return Response(
+            job_view(job),
+            status_code=202 if submission.created else 200,
+            headers={"Location": job_path(job.id)},
+        )
+
+    @post(
+        "/{job_id:str}/cancel",
+        operation_id="cancelJob",
+        summary="Cancel a job",
+        description=(
+            "A queued job is cancelled at once and never starts (200). A running job is asked "
+            "to stop (202): within a few seconds it ends `cancelled`, with the best roster "
+            "found so far as its solution. A finished job cannot be cancelled (409)."
+        ),
+        status_code=202,
+        sync_to_thread=True,
+        responses={
+            200: ResponseSpec(
+                data_container=JobView,
+                description="The job was queued and is now cancelled.",
+                generate_examples=False,
+            ),
+            **problem_responses(
+                {
+                    **_AUTH,
+                    **_BAD_PARAMETER,
+                    **_JOB_NOT_FOUND,
+                    409: "JOB_FINISHED: the job has already finished.",
+                    **_UNAVAILABLE,
+                }
+            ),
+        },
+    )
+    def cancel_job(self, job_id: JobId, deps: Deps, principal: Caller) -> Response[JobView]:
+        result = cancel_job(principal, parse_job_id(job_id), deps.uow_factory, deps.clock)
+        return Response(job_view(result.job), status_code=200 if result.immediate else 202)
 
     @get(
         "/",
@@ -104,7 +180,7 @@ class JobController(Controller):
         summary="List jobs, newest first",
         description="One page of the caller's jobs; pass `next_cursor` back to get the next.",
         sync_to_thread=True,
-        responses=problem_responses({**_AUTH, **_BAD_PAGE}),
+        responses=problem_responses({**_AUTH, **_BAD_PAGE, **_UNAVAILABLE}),
     )
     def list_jobs(
         self,
@@ -129,7 +205,7 @@ class JobController(Controller):
             "Status, attempts and timestamps; `progress` while running (best objective, "
             "bound), `summary` once finished, `error` when failed."
         ),
-        responses=problem_responses({**_AUTH, **_BAD_PARAMETER, **_JOB_NOT_FOUND}),
+        responses=problem_responses({**_AUTH, **_BAD_PARAMETER, **_JOB_NOT_FOUND, **_UNAVAILABLE}),
     )
     async def get_job(self, job_id: JobId, deps: Deps, principal: Caller) -> JobView:
         # Async so that a finished job's view is answered from memory on the event loop; only
@@ -155,6 +231,7 @@ class JobController(Controller):
                 **_BAD_PARAMETER,
                 404: "JOB_NOT_FOUND: no such job; SOLUTION_NOT_READY: the job has no solution "
                 "(yet).",
+                **_UNAVAILABLE,
             }
         ),
     )
@@ -170,7 +247,7 @@ class JobController(Controller):
         description="Assignments ordered by (date, employee), optionally for one date or one "
         "employee.",
         sync_to_thread=True,
-        responses=problem_responses({**_AUTH, **_BAD_PAGE, **_JOB_NOT_FOUND}),
+        responses=problem_responses({**_AUTH, **_BAD_PAGE, **_JOB_NOT_FOUND, **_UNAVAILABLE}),
     )
     def list_assignments(
         self,

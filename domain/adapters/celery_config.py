@@ -22,8 +22,23 @@ from domain.solver.child import HEURISTIC_MAX_SECONDS
 from domain.solver.runner import DEFAULT_GRACE
 
 SOLVE_TASK = "rota.solve_job"
+# Webhooks (workers/webhook_tasks.py): one attempt of one delivery, and the sweep of due ones.
+DELIVER_WEBHOOK_TASK = "rota.deliver_webhook"
+SWEEP_WEBHOOKS_TASK = "rota.sweep_webhooks"
+# How often due webhook deliveries (retries, lost messages) are looked for.
+WEBHOOK_SWEEP_SECONDS = 15.0
 SOLVE_QUEUE = "solve"
 LIGHT_QUEUE = "light"
+# Beat tasks of the reliable pipeline (workers/tasks.py), all on the light queue.
+RELAY_OUTBOX_TASK = "rota.relay_outbox"
+REQUEUE_STUCK_TASK = "rota.requeue_stuck_jobs"
+PURGE_EXPIRED_TASK = "rota.purge_expired"
+STUCK_SWEEP_SECONDS = 60.0
+RETENTION_SECONDS = 3600.0
+# A job `running` this long after the hard time limit has no live task (requeue_stuck_jobs).
+STUCK_MARGIN_SECONDS = 60
+# The beat's state (last run of each entry), under ROTA_DATA_DIR unless `--schedule` says.
+BEAT_SCHEDULE_FILE = "celerybeat-schedule"
 
 # Time a task may spend around the solve itself: reading the problem, compiling it, scoring the
 # roster and writing its assignments (a 2,000-employee year is ~700k rows, each statement
@@ -67,6 +82,35 @@ def visibility_timeout(settings: Settings) -> int:
     getting-started/backends-and-brokers/redis.rst).
     """
     return max(MIN_VISIBILITY_TIMEOUT, 3 * hard_time_limit(settings))
+
+
+def stuck_running_seconds(settings: Settings) -> int:
+    """How long a job may stay `running` before the sweep sends it to the workers again."""
+    return hard_time_limit(settings) + STUCK_MARGIN_SECONDS
+
+
+def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    """The periodic tasks, run by `celery -A workers.app beat` (one beat per deployment).
+
+    Each message expires if no worker takes it before the next few runs: a beat that keeps
+    firing while the light workers are away must not leave a pile of stale sweeps behind.
+    """
+    relay = settings.outbox_relay_interval_seconds
+
+    def entry(task: str, every: float) -> dict[str, Any]:
+        expires = max(5 * every, 10.0)
+        return {
+            "task": task,
+            "schedule": every,
+            "options": {"queue": LIGHT_QUEUE, "expires": expires},
+        }
+
+    return {
+        "relay-outbox": entry(RELAY_OUTBOX_TASK, relay),
+        "requeue-stuck-jobs": entry(REQUEUE_STUCK_TASK, STUCK_SWEEP_SECONDS),
+        "purge-expired": entry(PURGE_EXPIRED_TASK, RETENTION_SECONDS),
+        "sweep-webhooks": entry(SWEEP_WEBHOOKS_TASK, WEBHOOK_SWEEP_SECONDS),
+    }
 
 
 def broker_url(settings: Settings) -> str:
@@ -141,4 +185,6 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_task_log_format": TASK_LOG_FORMAT,
         "enable_utc": True,
         "timezone": "UTC",
+        "beat_schedule": beat_schedule(settings),
+        "beat_schedule_filename": str(settings.data_dir / BEAT_SCHEDULE_FILE),
     }

@@ -2,7 +2,8 @@
 
 It never imports `workers/` (import-linter keeps the API and the workers apart): the task is
 sent by its name to the `solve` queue, with the job's correlation id in a message header that
-the worker puts into its log records.
+the worker puts into its log records. Webhook deliveries (`rota.deliver_webhook`) go the same
+way to the `light` queue.
 """
 
 from __future__ import annotations
@@ -11,7 +12,13 @@ import uuid
 
 from celery import Celery
 
-from domain.adapters.celery_config import SOLVE_QUEUE, SOLVE_TASK, celery_config
+from domain.adapters.celery_config import (
+    DELIVER_WEBHOOK_TASK,
+    LIGHT_QUEUE,
+    SOLVE_QUEUE,
+    SOLVE_TASK,
+    celery_config,
+)
 from domain.settings import Settings
 
 # Not "correlation_id": Celery reserves that name (the AMQP property, always the task id), and
@@ -40,6 +47,15 @@ class CeleryJobQueue:
             queue=SOLVE_QUEUE,
             # The job id as task id, so an operator finds a job's task in Flower by its id.
             task_id=str(job_id),
+            headers={CORRELATION_HEADER: correlation_id},
+        )
+
+    def enqueue_delivery(self, delivery_id: uuid.UUID, correlation_id: str) -> None:
+        """Publish one attempt of a committed webhook delivery (domain.webhook_ports)."""
+        self._app.send_task(
+            DELIVER_WEBHOOK_TASK,
+            args=[str(delivery_id)],
+            queue=LIGHT_QUEUE,
             headers={CORRELATION_HEADER: correlation_id},
         )
 

@@ -24,6 +24,7 @@ from domain.adapters.db.engine import make_engine, ping
 from domain.adapters.db.uow import sql_uow_factory
 from domain.adapters.redis_cache import CACHE_RETRIES, RedisResultCache
 from domain.adapters.solve import IsolatedSolver
+from domain.adapters.webhook_sender import HttpWebhookSender
 from domain.ports import Clock, ResultCache, SolveFunction, UnitOfWorkFactory
 from domain.settings import Settings
 
@@ -48,12 +49,14 @@ class Container:
     redis: redis.Redis
     clock: Clock
     solve: SolveFunction
+    webhook_sender: HttpWebhookSender
     # name -> a check that raises when that dependency cannot be reached (/health/ready).
     readiness: dict[str, Callable[[], None]] = field(default_factory=dict)
 
     def close(self) -> None:
         """Release every pooled connection (process shutdown)."""
         self.queue.close()
+        self.webhook_sender.close()
         self.redis.close()
         self.engine.dispose()
 
@@ -72,6 +75,7 @@ def build_container(settings: Settings) -> Container:
         redis=client,
         clock=utc_now,
         solve=IsolatedSolver.from_settings(settings),
+        webhook_sender=HttpWebhookSender.from_settings(settings),
         readiness={
             "database": lambda: ping(engine),
             "redis": lambda: _ping_redis(client),

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from domain.cli.files import UsageError
-from domain.errors import Conflict, RotaError
+from domain.errors import Conflict, RotaError, ServiceUnavailable
 from domain.services.tenants import IssuedKey, create_api_key, create_tenant
 from domain.settings import Settings, get_settings
 from domain.tenancy import Role, Tenant
@@ -68,6 +68,10 @@ def database_errors(url: str) -> Iterator[None]:
 
     try:
         yield
+    except ServiceUnavailable as error:
+        # The unit of work's name for an unreachable database; the operator wants the cause.
+        cause = error.__cause__ if isinstance(error.__cause__, Exception) else error
+        raise UsageError(_database_message(url, cause)) from None
     except RotaError as error:
         raise UsageError(error.detail) from None
     except ArgumentError as error:

@@ -101,6 +101,7 @@ def child_env(stack: DevStack, environ: Mapping[str, str]) -> dict[str, str]:
         ROTA_FLOWER_PORT=str(stack.flower_port),
         ROTA_FLOWER_BASIC_AUTH=stack.flower_auth,
         PYTHONUNBUFFERED="1",  # log lines reach the files as they happen
+        ROTA_LOG_FORMAT=environ.get("ROTA_LOG_FORMAT") or "console",  # read by people
     )
     if (PROJECT_ROOT / "celeryconfig.py").is_file():
         # `celery -A workers.app` loads the top-level module `celeryconfig`, which lives in
@@ -138,6 +139,10 @@ def worker_argv() -> list[str]:
         "--queues=solve,light",
         "--loglevel=INFO",
         "--hostname=rota-dev@%h",
+        # The periodic tasks (outbox relay, stuck-job sweep, retention) from an embedded beat;
+        # its schedule file goes under ROTA_DATA_DIR (celery_config). Production runs one
+        # `celery -A workers.app beat` of its own instead.
+        "--beat",
     ]
 
 

@@ -3,6 +3,10 @@
 Plain functions of (command, unit of work factory, collaborators), as STYLE.md 2: no Litestar or
 Celery object crosses into here. The API decodes and validates the problem before calling
 `submit_job` (domain.validation.decode_problem), so a Problem here is always valid.
+
+Submitting writes the job and its outbox message in one transaction (domain.services.outbox
+publishes it afterwards), and an Idempotency-Key makes a repeated request return the first
+one's job: the (tenant, key) unique constraint decides between concurrent ones.
 """
 
 from __future__ import annotations
@@ -10,22 +14,38 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-import logging
+import hashlib
+import re
 import uuid
 from dataclasses import dataclass
 
 import msgspec
 
-from domain.errors import InvalidRequest, NotFound
+from domain.errors import Conflict, InvalidRequest, NotFound, RetryableConflict
 from domain.jobs import Job, JobStatus
-from domain.ports import AssignmentCursor, Clock, JobCursor, JobQueue, UnitOfWorkFactory
+from domain.outbox import IdempotencyRecord, OutboxMessage
+from domain.ports import (
+    AssignmentCursor,
+    Clock,
+    JobCursor,
+    JobQueue,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from domain.problem import Assignment, Problem
+from domain.services.outbox import publish_after_commit
+from domain.services.retry import retry_conflicts
 from domain.solver.cache_key import cache_key
 from domain.tenancy import Principal
 
-log = logging.getLogger(__name__)
-
 MAX_PAGE = 1000
+# The relay leaves a new job's message alone this long: the API publishes it itself right
+# after the commit, and the two should not both send it. A failed publish shortens the wait.
+FAST_PATH_SECONDS = 10.0
+# Printable ASCII without spaces, as the keys clients generate (UUIDs, ULIDs, hashes) are.
+_IDEMPOTENCY_KEY = re.compile(r"[!-~]{1,255}")
+# Every object sorted: the same problem sent with its keys in another order is the same request.
+_canonical = msgspec.json.Encoder(order="sorted")
 
 
 @dataclass(frozen=True)
@@ -33,6 +53,15 @@ class SubmitJob:
     principal: Principal
     problem: Problem
     correlation_id: str
+    # The client's Idempotency-Key: a repeated request with it returns the first one's job.
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Submission:
+    job: Job
+    # False when an earlier request with the same Idempotency-Key made the job.
+    created: bool
 
 
 def submit_job(
@@ -42,29 +71,70 @@ def submit_job(
     clock: Clock,
     *,
     max_time_limit: float,
-) -> Job:
-    """Store a queued job, commit, then publish its solve task (never before the commit)."""
+    idempotency_ttl: dt.timedelta = dt.timedelta(hours=24),
+) -> Submission:
+    """Store a queued job and its outbox message in one transaction, then publish the message
+    (never before the commit). A failed publish is not an error: the job is stored, and the
+    outbox relay publishes it once the broker takes messages again."""
+    if cmd.idempotency_key is not None and not _IDEMPOTENCY_KEY.fullmatch(cmd.idempotency_key):
+        raise InvalidRequest(
+            "Idempotency-Key must be 1 to 255 printable ASCII characters without spaces",
+            code="INVALID_IDEMPOTENCY_KEY",
+        )
+    request_hash = hashlib.sha256(_canonical.encode(cmd.problem)).hexdigest()
     problem = _capped(cmd.problem, max_time_limit)
+    now = clock()
     job = Job(
         id=uuid.uuid4(),
         tenant_id=cmd.principal.tenant_id,
         status=JobStatus.QUEUED,
-        created_at=clock(),
+        created_at=now,
         correlation_id=cmd.correlation_id,
         cache_key=cache_key(problem),
         time_limit_seconds=problem.options.time_limit_seconds,
         name=problem.name,
     )
-    with uow_factory() as uow:
-        uow.jobs.add(job, problem)
-        uow.commit()
-    try:
-        queue.enqueue_solve(job.id, cmd.correlation_id)
-    except Exception:
-        # The job is safely stored as queued; it is not lost, only late. (The transactional
-        # outbox of DESIGN.md section 2 will republish it; until then an operator can.)
-        log.exception("could not publish job %s; it stays queued", job.id)
-    return job
+    message = OutboxMessage.solve_job(
+        job.id, cmd.correlation_id, now, now + dt.timedelta(seconds=FAST_PATH_SECONDS)
+    )
+
+    def store() -> Submission:
+        with uow_factory() as uow:
+            uow.jobs.add(job, problem)
+            uow.outbox.add(message)
+            if cmd.idempotency_key is not None:
+                record = IdempotencyRecord(
+                    tenant_id=job.tenant_id,
+                    key=cmd.idempotency_key,
+                    request_hash=request_hash,
+                    job_id=job.id,
+                    created_at=now,
+                )
+                if not uow.idempotency.claim(record, expired_before=clock() - idempotency_ttl):
+                    uow.rollback()
+                    return _replay(uow, record)
+            uow.commit()
+        return Submission(job, created=True)
+
+    submission = retry_conflicts(store)
+    if submission.created:
+        publish_after_commit(message, uow_factory, queue, clock)
+    return submission
+
+
+def _replay(uow: UnitOfWork, record: IdempotencyRecord) -> Submission:
+    """The job of the request that first used this key (it has committed)."""
+    held = uow.idempotency.get(record.tenant_id, record.key)
+    job = None if held is None else uow.jobs.get(held.job_id, record.tenant_id)
+    if held is None or job is None:
+        # Purged (expired) between our insert and this read: the key is free again.
+        raise RetryableConflict("the idempotency key was released meanwhile")
+    if held.request_hash != record.request_hash:
+        raise Conflict(
+            "this Idempotency-Key was already used with a different request body",
+            code="IDEMPOTENCY_KEY_REUSED",
+        )
+    return Submission(job, created=False)
 
 
 def _capped(problem: Problem, max_time_limit: float) -> Problem:

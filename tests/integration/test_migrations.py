@@ -19,7 +19,16 @@ from tests import harness
 
 pytestmark = pytest.mark.integration
 
-TABLES = {"tenants", "api_keys", "jobs", "assignments"}
+TABLES = {
+    "tenants",
+    "api_keys",
+    "jobs",
+    "assignments",
+    "outbox",
+    "idempotency_keys",
+    "webhooks",
+    "webhook_deliveries",
+}
 HEAD = ScriptDirectory(str(migrate.MIGRATIONS)).get_current_head()
 
 

@@ -15,6 +15,14 @@ ROUTES = {
     ("/v1/jobs/{job_id}", "get"): "getJob",
     ("/v1/jobs/{job_id}/solution", "get"): "getJobSolution",
     ("/v1/jobs/{job_id}/assignments", "get"): "listJobAssignments",
+    ("/v1/jobs/{job_id}/cancel", "post"): "cancelJob",
+    ("/v1/webhooks", "post"): "createWebhook",
+    ("/v1/webhooks", "get"): "listWebhooks",
+    ("/v1/webhooks/{webhook_id}", "delete"): "deleteWebhook",
+    ("/v1/webhooks/{webhook_id}/deliveries", "get"): "listWebhookDeliveries",
+    ("/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver", "post"): (
+        "redeliverWebhookDelivery"
+    ),
     ("/health/live", "get"): "getLiveness",
     ("/health/ready", "get"): "getReadiness",
 }

@@ -54,7 +54,7 @@ def submit(store, problem, who, queue=None, *, max_time_limit=30.0):
         queue or FakeQueue(),
         CLOCK,
         max_time_limit=max_time_limit,
-    )
+    ).job
 
 
 def test_submit_stores_a_queued_job_and_publishes_it_after_commit(store, problem):

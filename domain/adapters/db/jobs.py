@@ -15,8 +15,8 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from domain.adapters.db.tables import jobs
-from domain.jobs import Job, JobProgress, JobStatus, JobSummary
+from domain.adapters.db.tables import jobs, outbox
+from domain.jobs import FINISHED, Job, JobProgress, JobStatus, JobSummary
 from domain.ports import JobCursor
 from domain.problem import Problem, Solution, problem_decoder
 
@@ -24,6 +24,7 @@ _progress_decoder = msgspec.json.Decoder(JobProgress)
 _summary_decoder = msgspec.json.Decoder(JobSummary)
 
 _OPEN = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+_FINISHED = tuple(sorted(s.value for s in FINISHED))
 
 
 def _as_text(column: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
@@ -44,6 +45,7 @@ _JOB_COLUMNS = (
     jobs.c.attempts,
     jobs.c.started_at,
     jobs.c.finished_at,
+    jobs.c.cancel_requested_at,
     _as_text(jobs.c.progress).label("progress"),
     _as_text(jobs.c.summary).label("summary"),
     jobs.c.error_code,
@@ -75,6 +77,7 @@ class SqlJobs:
                 created_at=job.created_at,
                 started_at=job.started_at,
                 finished_at=job.finished_at,
+                cancel_requested_at=job.cancel_requested_at,
             )
         )
 
@@ -173,6 +176,59 @@ class SqlJobs:
         result = self._conn.execute(jobs.update().where(*guard).values(**values))
         return result.rowcount == 1
 
+    def cancel_queued(self, job_id: uuid.UUID, now: dt.datetime) -> bool:
+        result = self._conn.execute(
+            jobs.update()
+            .where(jobs.c.id == job_id, jobs.c.status == JobStatus.QUEUED.value)
+            .values(status=JobStatus.CANCELLED.value, finished_at=now, cancel_requested_at=now)
+        )
+        return result.rowcount == 1
+
+    def request_cancel(self, job_id: uuid.UUID, now: dt.datetime) -> bool:
+        result = self._conn.execute(
+            jobs.update()
+            .where(jobs.c.id == job_id, jobs.c.status == JobStatus.RUNNING.value)
+            .values(
+                cancel_requested_at=sa.func.coalesce(
+                    jobs.c.cancel_requested_at, sa.literal(now, jobs.c.cancel_requested_at.type)
+                )
+            )
+        )
+        return result.rowcount == 1
+
+    def cancel_requested(self, job_id: uuid.UUID) -> bool:
+        # The primary key lookup of one column: cheap enough to poll every second.
+        when = self._conn.execute(
+            sa.select(jobs.c.cancel_requested_at).where(jobs.c.id == job_id)
+        ).scalar_one_or_none()
+        return when is not None
+
+    def stuck(self, status: JobStatus, before: dt.datetime, limit: int) -> list[Job]:
+        since = jobs.c.started_at if status is JobStatus.RUNNING else jobs.c.created_at
+        pending = sa.exists().where(
+            outbox.c.job_id == jobs.c.id,
+            sa.or_(outbox.c.sent_at.is_(None), outbox.c.created_at >= before),
+        )
+        query = (
+            sa.select(*_JOB_COLUMNS)
+            .where(jobs.c.status == status.value, since < before, ~pending)
+            .order_by(since)
+            .limit(limit)
+        )
+        return [_job(row) for row in self._conn.execute(query)]
+
+    def purge_finished(self, before: dt.datetime, limit: int) -> int:
+        # Assignments, outbox messages and idempotency keys go with the job (ON DELETE
+        # CASCADE); a batch per transaction keeps each one's locks short.
+        ids = (
+            sa.select(jobs.c.id)
+            .where(jobs.c.status.in_(_FINISHED), jobs.c.finished_at < before)
+            .order_by(jobs.c.finished_at)
+            .limit(limit)
+            .scalar_subquery()
+        )
+        return self._conn.execute(jobs.delete().where(jobs.c.id.in_(ids))).rowcount
+
 
 def _job(row: Row) -> Job:
     return Job(
@@ -187,6 +243,7 @@ def _job(row: Row) -> Job:
         attempts=row.attempts,
         started_at=row.started_at,
         finished_at=row.finished_at,
+        cancel_requested_at=row.cancel_requested_at,
         progress=None if row.progress is None else _progress_decoder.decode(row.progress),
         summary=None if row.summary is None else _summary_decoder.decode(row.summary),
         error_code=row.error_code,

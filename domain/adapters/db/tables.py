@@ -105,9 +105,14 @@ jobs = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("started_at", UtcDateTime),
     sa.Column("finished_at", UtcDateTime),
+    # Set when a running job is asked to stop; its solve polls it (domain.services.solving).
+    sa.Column("cancel_requested_at", UtcDateTime),
     # The tenant's listing, newest first, with and without a status filter (keyset pages).
     sa.Index(None, "tenant_id", "created_at", "id"),
     sa.Index(None, "tenant_id", "status", "created_at", "id"),
+    # The beat tasks: the stuck-job sweep (open jobs by age) and retention (finished by age).
+    sa.Index(None, "status", "created_at"),
+    sa.Index(None, "finished_at"),
 )
 
 assignments = sa.Table(
@@ -120,4 +125,87 @@ assignments = sa.Table(
     sa.Column("shift_id", ident(64), primary_key=True),
     # Pages are read per job by employee too (GET .../assignments?employee=).
     sa.Index(None, "job_id", "employee_id", "date"),
+)
+
+# The transactional outbox (DESIGN.md section 2): written with the row it announces, published
+# by the relay after the commit.
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("job_id", sa.Uuid, sa.ForeignKey("jobs.id", ondelete="CASCADE"), index=True),
+    sa.Column("payload", json_type(), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("available_at", UtcDateTime, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("sent_at", UtcDateTime),
+    sa.Column("last_error", sa.Text),
+    # Only unsent rows are ever looked for by the relay: a small index however big the table.
+    sa.Index(
+        None,
+        "available_at",
+        postgresql_where=sa.text("sent_at IS NULL"),
+        sqlite_where=sa.text("sent_at IS NULL"),
+    ),
+)
+
+# Idempotency-Key of POST /v1/jobs: the key (one per tenant), the hash of the request it was
+# first used with, and the job that request made.
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("tenant_id", sa.Uuid, sa.ForeignKey("tenants.id"), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column(
+        "job_id", sa.Uuid, sa.ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    sa.Column("created_at", UtcDateTime, nullable=False, index=True),
+)
+
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("tenant_id", sa.Uuid, sa.ForeignKey("tenants.id"), nullable=False, index=True),
+    sa.Column("url", sa.String(2048), nullable=False),
+    sa.Column("events", json_type(), nullable=False),
+    # In clear, because it signs every attempt (domain/adapters/db/webhooks.py says why).
+    sa.Column("secret", sa.String(128), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    # Also the `webhook-id` header of every attempt.
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column(
+        "webhook_id", sa.Uuid, sa.ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False
+    ),
+    # Purging a job (retention) purges its deliveries.
+    sa.Column(
+        "job_id",
+        sa.Uuid,
+        sa.ForeignKey("jobs.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("event", sa.String(32), nullable=False),
+    # The body exactly as signed and sent, so every attempt sends the same bytes.
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("correlation_id", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UtcDateTime),
+    sa.Column("last_status_code", sa.Integer),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("delivered_at", UtcDateTime),
+    # One delivery per event, even when a job's solve ran twice.
+    sa.UniqueConstraint("webhook_id", "job_id", "event"),
+    # A webhook's deliveries, newest first (keyset pages); the sweep's due rows.
+    sa.Index(None, "webhook_id", "created_at", "id"),
+    sa.Index(None, "status", "next_attempt_at"),
 )

@@ -1,4 +1,8 @@
-"""The SQL unit of work: one pooled connection, one transaction per use case (STYLE.md 3)."""
+"""The SQL unit of work: one pooled connection, one transaction per use case (STYLE.md 3).
+
+Failures the caller can act on leave it as domain errors (domain.adapters.db.errors): a
+serialization failure or deadlock as RetryableConflict, a lost database as ServiceUnavailable.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,12 @@ from typing import Self
 from sqlalchemy.engine import Connection, Engine
 
 from domain.adapters.db.assignments import SqlAssignments
+from domain.adapters.db.errors import translate, unavailable
+from domain.adapters.db.idempotency import SqlIdempotencyKeys
 from domain.adapters.db.jobs import SqlJobs
+from domain.adapters.db.outbox import SqlOutbox
 from domain.adapters.db.tenants import SqlApiKeys, SqlTenants
+from domain.adapters.db.webhooks import SqlDeliveries, SqlWebhooks
 from domain.ports import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -28,6 +36,10 @@ class SqlUnitOfWork:
     api_keys: SqlApiKeys
     jobs: SqlJobs
     assignments: SqlAssignments
+    outbox: SqlOutbox
+    idempotency: SqlIdempotencyKeys
+    webhooks: SqlWebhooks
+    deliveries: SqlDeliveries
 
     def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
         self._engine = engine
@@ -35,7 +47,14 @@ class SqlUnitOfWork:
         self._conn: Connection | None = None
 
     def __enter__(self) -> Self:
-        conn = self._engine.connect()
+        try:
+            # pre_ping replaces a pooled connection the server dropped; this fails only when
+            # no new one can be made (or the pool stays exhausted for pool_timeout).
+            conn = self._engine.connect()
+        except Exception as exc:
+            if (error := unavailable(exc)) is not None:
+                raise error from exc
+            raise
         if self._read_only:
             # No transaction: each query sees the latest committed data, and the pool's reset
             # restores the engine's isolation level when the connection is returned.
@@ -45,6 +64,10 @@ class SqlUnitOfWork:
         self.api_keys = SqlApiKeys(conn)
         self.jobs = SqlJobs(conn)
         self.assignments = SqlAssignments(conn)
+        self.outbox = SqlOutbox(conn)
+        self.idempotency = SqlIdempotencyKeys(conn)
+        self.webhooks = SqlWebhooks(conn)
+        self.deliveries = SqlDeliveries(conn)
         return self
 
     def __exit__(
@@ -56,13 +79,17 @@ class SqlUnitOfWork:
         conn, self._conn = self._connection(), None
         try:
             conn.rollback()
-        except Exception:
+        except Exception as failure:
             if exc is None:
-                raise
+                _raise_translated(failure)
             # The connection is likely what failed; the use case's own error is the one to see.
             log.warning("rollback failed while leaving a unit of work", exc_info=True)
         finally:
+            # Returns the connection to the pool; one the server dropped was invalidated by
+            # SQLAlchemy and is replaced, so the pool recovers by itself.
             conn.close()
+        if exc is not None and (error := translate(exc)) is not None:
+            raise error from exc
 
     def commit(self) -> None:
         if self._read_only:
@@ -76,6 +103,12 @@ class SqlUnitOfWork:
         if self._conn is None:
             raise RuntimeError("the unit of work is used outside its `with` block")
         return self._conn
+
+
+def _raise_translated(failure: Exception) -> None:
+    if (error := translate(failure)) is not None:
+        raise error from failure
+    raise failure
 
 
 def sql_uow_factory(engine: Engine) -> UnitOfWorkFactory:

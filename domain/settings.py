@@ -68,6 +68,40 @@ class Settings:
     # How often the outbox relay looks for unpublished messages.
     outbox_relay_interval_seconds: float = 2.0
 
+    # A job queued this long with no message in flight is republished by the stuck-job sweep.
+    stuck_queued_seconds: int = 600
+
+    # --- identity (issue 4) -------------------------------------------------------------------
+    # HMAC key of access tokens (HS256, 32+ characters) and its key id (`kid`). Unset: a
+    # development process makes an ephemeral one; any other environment refuses to start.
+    jwt_secret: str | None = None
+    jwt_key_id: str = "k1"
+    jwt_issuer: str = "rota"
+    jwt_audience: str = "rota-api"
+    access_token_seconds: int = 900
+    refresh_token_days: int = 30
+    # Key that encrypts TOTP secrets at rest (base64 of 32 bytes); same rule as jwt_secret.
+    totp_encryption_key: str | None = None
+    # Days an admin may work before MFA enrolment becomes mandatory.
+    mfa_grace_days: int = 7
+    # SMTP for the e-mailed MFA codes; no host: mail goes to a file outbox under data_dir.
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_tls: str = "starttls"  # starttls | tls | none
+    smtp_sender: str = "rota@localhost"
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+
+    # --- rate limits, proxies, CORS (issue 4) ---------------------------------------------------
+    # (requests, window seconds)
+    rate_limit_auth: tuple[int, int] = (5, 60)
+    rate_limit_api: tuple[int, int] = (100, 60)
+    rate_limit_submit: tuple[int, int] = (10, 60)
+    rate_limit_allow_networks: tuple[str, ...] = ()
+    # X-Forwarded-For is believed only when the direct peer is in one of these networks.
+    trusted_proxies: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...] = ()
+
     # --- webhooks ---------------------------------------------------------------------------
     # CIDRs that webhooks may target although they are private/loopback (SSRF guard), e.g.
     # ("127.0.0.0/8",) for local testing. Empty: only public addresses.
@@ -114,6 +148,27 @@ class Settings:
             retention_days=_int(env, "ROTA_RETENTION_DAYS", 30, minimum=1),
             idempotency_ttl_hours=_int(env, "ROTA_IDEMPOTENCY_TTL_HOURS", 24, minimum=1),
             outbox_relay_interval_seconds=_positive_float(env, "ROTA_OUTBOX_RELAY_INTERVAL", 2.0),
+            stuck_queued_seconds=_int(env, "ROTA_STUCK_QUEUED_SECONDS", 600, minimum=1),
+            jwt_secret=_secret(env, "ROTA_JWT_SECRET", minimum=32),
+            jwt_key_id=_text(env, "ROTA_JWT_KEY_ID") or "k1",
+            jwt_issuer=_text(env, "ROTA_JWT_ISSUER") or "rota",
+            jwt_audience=_text(env, "ROTA_JWT_AUDIENCE") or "rota-api",
+            access_token_seconds=_int(env, "ROTA_ACCESS_TOKEN_SECONDS", 900, minimum=60),
+            refresh_token_days=_int(env, "ROTA_REFRESH_TOKEN_DAYS", 30, minimum=1),
+            totp_encryption_key=_secret(env, "ROTA_TOTP_ENCRYPTION_KEY", minimum=32),
+            mfa_grace_days=_int(env, "ROTA_MFA_GRACE_DAYS", 7, minimum=0),
+            smtp_host=_text(env, "ROTA_SMTP_HOST") or None,
+            smtp_port=_port(env, "ROTA_SMTP_PORT", 587),
+            smtp_tls=_choice(env, "ROTA_SMTP_TLS", ("starttls", "tls", "none"), "starttls"),
+            smtp_sender=_text(env, "ROTA_SMTP_SENDER") or "rota@localhost",
+            smtp_user=_text(env, "ROTA_SMTP_USER") or None,
+            smtp_password=_text(env, "ROTA_SMTP_PASSWORD") or None,
+            rate_limit_auth=_rate(env, "ROTA_RATE_LIMIT_AUTH", (5, 60)),
+            rate_limit_api=_rate(env, "ROTA_RATE_LIMIT_API", (100, 60)),
+            rate_limit_submit=_rate(env, "ROTA_RATE_LIMIT_SUBMIT", (10, 60)),
+            rate_limit_allow_networks=_networks(env, "ROTA_RATE_LIMIT_ALLOW_NETWORKS"),
+            trusted_proxies=_networks(env, "ROTA_TRUSTED_PROXIES"),
+            cors_origins=_origins(env, "ROTA_CORS_ORIGINS"),
             webhook_allow_networks=_networks(env, "ROTA_WEBHOOK_ALLOW_NETWORKS"),
             webhook_connect_timeout_seconds=_positive_float(
                 env, "ROTA_WEBHOOK_CONNECT_TIMEOUT", 3.0
@@ -207,6 +262,41 @@ def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
         except ValueError:
             raise SettingsError(f"{name}: {part!r} is not a CIDR network") from None
     return tuple(networks)
+
+
+_WINDOWS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+def _rate(env: Mapping[str, str], name: str, default: tuple[int, int]) -> tuple[int, int]:
+    """ "N/second|minute|hour|day" as (N, window seconds)."""
+    text = _text(env, name)
+    if not text:
+        return default
+    count, _, unit = text.partition("/")
+    try:
+        value = int(count)
+    except ValueError:
+        value = 0
+    if value < 1 or unit.strip() not in _WINDOWS:
+        raise SettingsError(f"{name} must look like 10/minute (second|minute|hour|day)")
+    return value, _WINDOWS[unit.strip()]
+
+
+def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    origins = tuple(o.strip().rstrip("/") for o in _text(env, name).split(",") if o.strip())
+    for origin in origins:
+        if origin == "*" or not origin.startswith(("http://", "https://")):
+            raise SettingsError(f"{name}: {origin!r} is not an origin like https://app.example")
+    return origins
+
+
+def _secret(env: Mapping[str, str], name: str, *, minimum: int) -> str | None:
+    text = _text(env, name)
+    if not text:
+        return None
+    if len(text) < minimum:
+        raise SettingsError(f"{name} must have at least {minimum} characters")
+    return text
 
 
 def _choice(

@@ -82,6 +82,10 @@ def test_platform_settings_from_the_environment(tmp_path):
         ("ROTA_WEBHOOK_ALLOW_NETWORKS", "127.0.0.0/8,not-a-net"),
         ("ROTA_LOG_FORMAT", "xml"),
         ("SENTRY_DSN", "ftp://key@host/1"),
+        ("ROTA_RATE_LIMIT_API", "100/fortnight"),
+        ("ROTA_RATE_LIMIT_AUTH", "zero/minute"),
+        ("ROTA_CORS_ORIGINS", "*"),
+        ("ROTA_JWT_SECRET", "too-short"),
     ],
 )
 def test_bad_platform_value_names_the_variable(name, value):
@@ -97,3 +101,14 @@ def test_processes_that_need_redis_say_how_to_get_one():
 def test_webhook_networks_are_normalised_cidrs():
     env = {"ROTA_WEBHOOK_ALLOW_NETWORKS": " 127.0.0.1/8 , ::1/128"}
     assert Settings.from_env(env).webhook_allow_networks == ("127.0.0.0/8", "::1/128")
+
+
+def test_rates_and_origins_are_parsed():
+    env = {
+        "ROTA_RATE_LIMIT_SUBMIT": "3/second",
+        "ROTA_CORS_ORIGINS": "https://a.example/, http://b:3000",
+    }
+    settings = Settings.from_env(env)
+    assert settings.rate_limit_submit == (3, 1)
+    assert settings.rate_limit_auth == (5, 60)
+    assert settings.cors_origins == ("https://a.example", "http://b:3000")

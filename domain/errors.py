@@ -1,7 +1,7 @@
 """Errors a use case reports to its caller, each with a stable code.
 
 The API maps the classes to HTTP statuses (api/errors.py) and the CLI to messages; the codes
-are part of the public contract (README "Error codes").
+are part of the public contract (docs/errors.md lists every one).
 """
 
 from __future__ import annotations

@@ -50,6 +50,8 @@ def make_engine(settings: Settings, *, url: str | None = None) -> Engine:
             pool_timeout=settings.db_pool_timeout_seconds,
             pool_pre_ping=True,
             pool_recycle=POOL_RECYCLE_SECONDS,
+            # Error messages must not quote bound values: they hold clients' problem data.
+            hide_parameters=True,
             connect_args=_postgres_connect_args(options),
             json_serializer=_json_text,
             json_deserializer=_json_decoder.decode,

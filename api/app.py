@@ -14,16 +14,22 @@ from litestar import Litestar
 from litestar.logging import LoggingConfig
 from litestar.middleware import DefineMiddleware
 
-from api.auth import ApiKeyAuthenticator, ApiKeyAuthMiddleware
+from api.auth import ApiKeyAuthenticator, ApiKeyAuthMiddleware, TokenVerifier
+from api.controllers.api_keys import ApiKeyController
+from api.controllers.audit import AuditController
+from api.controllers.auth import AuthController
 from api.controllers.health import HealthController
 from api.controllers.jobs import JobController
+from api.controllers.mfa import MfaController
 from api.controllers.webhooks import WebhookController
+from api.cors import cors_config
 from api.deps import ApiDeps, dependencies
 from api.errors import ProblemMapper, is_expected
 from api.headers import set_response_headers
 from api.openapi import openapi_config
+from api.rate_limit import RateLimiter, RateLimitMiddleware
 from api.request_id import RequestIdFilter, RequestIdMiddleware, current_request_id
-from domain.settings import Settings
+from domain.settings import Settings, SettingsError
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
@@ -38,6 +44,7 @@ def create_app(deps: ApiDeps | None = None) -> Litestar:
         from domain.settings import get_settings
 
         settings = get_settings()
+        refuse_to_start_without_keys(settings)
         start_telemetry(settings)  # before Litestar(): Sentry patches its __init__
         log_config = None  # Litestar's dictConfig would replace the structlog handler
         container = build_container(settings)
@@ -47,6 +54,7 @@ def create_app(deps: ApiDeps | None = None) -> Litestar:
             queue=container.queue,
             clock=container.clock,
             readiness=container.readiness,
+            rate_limiter=RateLimiter(container.rate_limits, container.settings),
         )
         on_shutdown = (container.close,)
 
@@ -54,20 +62,51 @@ def create_app(deps: ApiDeps | None = None) -> Litestar:
         deps.uow_factory, deps.clock, ttl_seconds=deps.auth_cache_seconds
     )
     return Litestar(
-        route_handlers=[JobController, WebhookController, HealthController],
+        route_handlers=[
+            JobController,
+            WebhookController,
+            HealthController,
+            AuthController,
+            ApiKeyController,
+            AuditController,
+            MfaController,
+        ],
         dependencies=dependencies(deps),
-        # Order matters: the request id first, so a rejected key is logged with it too.
+        # Order matters: the request id first, so a rejected key is logged with it too; the
+        # rate limit after authentication, so it can count per principal.
         middleware=[
             RequestIdMiddleware,
-            DefineMiddleware(ApiKeyAuthMiddleware, authenticator=authenticator, exclude="^/schema"),
+            DefineMiddleware(
+                ApiKeyAuthMiddleware,
+                authenticator=authenticator,
+                tokens=TokenVerifier(deps.token_keys, deps.clock),
+                exclude="^/schema",
+            ),
+            DefineMiddleware(RateLimitMiddleware, limiter=deps.rate_limiter),
         ],
         exception_handlers={Exception: ProblemMapper(deps.settings.max_body_bytes)},
         before_send=[set_response_headers],
         request_max_body_size=deps.settings.max_body_bytes,
+        cors_config=cors_config(deps.settings),
         openapi_config=openapi_config(),
         logging_config=log_config,
         on_shutdown=list(on_shutdown),
     )
+
+
+def refuse_to_start_without_keys(settings: Settings) -> None:
+    """Exit with one line (no traceback from the server's factory call) when the JWT key is
+    missing outside development: every login would fail, or worse, each process would sign
+    with its own key."""
+    from domain.adapters.mfa_wiring import keyring_from_settings
+    from domain.tokens import token_keys
+
+    try:
+        token_keys(settings)
+        if settings.totp_encryption_key or settings.environment != "development":
+            keyring_from_settings(settings)  # the TOTP key of MFA: the same rule
+    except SettingsError as error:
+        raise SystemExit(f"rota: bad setting: {error}") from None
 
 
 def start_telemetry(settings: Settings) -> None:

@@ -1,4 +1,8 @@
-"""API-key authentication: `Authorization: Bearer <key>` -> domain.tenancy.Principal.
+"""Authentication: `Authorization: Bearer <access token or API key>` -> domain.tenancy.Principal.
+
+An access token (a JWT from /v1/auth/login) is checked in-process: signature, algorithm,
+issuer, audience, key id, type and expiry (domain/tokens.py); it costs no query, and stays good
+until it expires (15 minutes by default) even if its user is deleted meanwhile.
 
 Every authenticated request would cost a database query for the key; a hot polling client
 makes many per second. So an accepted key is remembered in-process for a few seconds, keyed
@@ -21,12 +25,14 @@ from api.ttl_cache import TtlCache
 from domain.ports import Clock, UnitOfWorkFactory
 from domain.services.tenants import authenticate_api_key
 from domain.tenancy import Principal, hash_api_key, looks_like_api_key
+from domain.tokens import TokenKeys, verify_access_token
 
 if TYPE_CHECKING:
     from litestar.connection import ASGIConnection
     from litestar.types import ASGIApp
 
 MAX_CACHED_KEYS = 10_000
+MAX_JWT_LENGTH = 4096  # ours are ~400 characters; a huge "token" costs no decoding
 
 
 class ApiKeyAuthenticator:
@@ -70,12 +76,34 @@ def bearer_token(header: str | None) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
+class TokenVerifier:
+    """Access tokens (JWT) -> Principal, against the service's clock."""
+
+    def __init__(self, keys: TokenKeys, clock: Clock) -> None:
+        self._keys = keys
+        self._clock = clock
+
+    def verify(self, token: str) -> Principal | None:
+        return verify_access_token(self._keys, token, now=self._clock().timestamp())
+
+
+def looks_like_jwt(token: str) -> bool:
+    return token.count(".") == 2 and len(token) <= MAX_JWT_LENGTH and token.isascii()
+
+
 class ApiKeyAuthMiddleware(AbstractAuthenticationMiddleware):
     """Sets `scope["user"]` to the Principal, or answers 401 UNAUTHORIZED."""
 
-    def __init__(self, app: ASGIApp, authenticator: ApiKeyAuthenticator, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        authenticator: ApiKeyAuthenticator,
+        tokens: TokenVerifier | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(app, **kwargs)
         self.authenticator = authenticator
+        self.tokens = tokens
 
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
@@ -83,19 +111,23 @@ class ApiKeyAuthMiddleware(AbstractAuthenticationMiddleware):
         token = bearer_token(connection.headers.get("authorization"))
         if token is None:
             raise HttpProblem(
-                401, "UNAUTHORIZED", "an API key is required: Authorization: Bearer <key>"
+                401,
+                "UNAUTHORIZED",
+                "an access token or API key is required: Authorization: Bearer <token>",
             )
         principal = await self._principal(token)
         if principal is None:
             raise HttpProblem(
                 401,
                 "UNAUTHORIZED",
-                "the API key is invalid or revoked",
+                "the access token or API key is invalid, expired or revoked",
                 headers={"WWW-Authenticate": 'Bearer realm="rota", error="invalid_token"'},
             )
-        return AuthenticationResult(user=principal, auth=principal.key_id)
+        return AuthenticationResult(user=principal, auth=principal.key_id or principal.user_id)
 
     async def _principal(self, token: str) -> Principal | None:
+        if self.tokens is not None and looks_like_jwt(token):
+            return self.tokens.verify(token)  # a few microseconds of HMAC: no thread needed
         if not looks_like_api_key(token):  # garbage costs no hash and no thread
             return None
         if (principal := self.authenticator.cached(token)) is not None:

@@ -14,14 +14,19 @@ from typing import Any
 from litestar import Request
 from litestar.di import NamedDependency, Provide
 
+from api.rate_limit import RateLimiter
 from api.readiness import Readiness
 from api.request_id import request_id_of
 from api.schemas import JobView
 from api.ttl_cache import TtlCache
+from domain.adapters.mfa_wiring import keyring_from_settings, mailer_from_settings
 from domain.errors import Unauthorized
+from domain.mail import Mailer
 from domain.ports import Clock, JobQueue, UnitOfWorkFactory
+from domain.services.mfa import Mfa
 from domain.settings import Settings
 from domain.tenancy import Principal
+from domain.tokens import TokenKeys, token_keys
 
 # How long an authenticated key is trusted without asking the database again (api/auth.py).
 AUTH_CACHE_SECONDS = 5.0
@@ -45,10 +50,27 @@ class ApiDeps:
     auth_cache_seconds: float = AUTH_CACHE_SECONDS
     readiness_timeout_seconds: float = READINESS_TIMEOUT_SECONDS
     finished_job_cache_seconds: float = FINISHED_JOB_CACHE_SECONDS
+    # Off unless given a store (api/rate_limit.py); auth handlers call its hit_account().
+    rate_limiter: RateLimiter = field(default_factory=RateLimiter.disabled)
     # (tenant id, job id) -> the rendered view of a finished job.
     finished_jobs: TtlCache[JobView] = field(init=False)
+    # The JWT key of this process; SettingsError here when none is configured outside
+    # development, so the app refuses to start rather than refuse every login.
+    token_keys: TokenKeys = field(init=False)
+    # Mail of the e-mailed MFA codes; None: from settings (SMTP, else the file outbox).
+    mailer: Mailer | None = None
+    # The MFA use cases' collaborators; the TOTP keyring follows token_keys' rule.
+    mfa: Mfa = field(init=False)
 
     def __post_init__(self) -> None:
+        self.token_keys = token_keys(self.settings)
+        self.mfa = Mfa(
+            uow_factory=self.uow_factory,
+            keyring=keyring_from_settings(self.settings),
+            clock=self.clock,
+            settings=self.settings,
+            mailer=self.mailer or mailer_from_settings(self.settings),
+        )
         self.finished_jobs = TtlCache(
             ttl_seconds=self.finished_job_cache_seconds, max_entries=FINISHED_JOB_CACHE_ENTRIES
         )

@@ -25,6 +25,7 @@ from domain.errors import (
     NotFound,
     RotaError,
     ServiceUnavailable,
+    TooManyAttempts,
     Unauthorized,
 )
 from domain.validation import ProblemInvalid
@@ -42,6 +43,7 @@ _DOMAIN_STATUS: dict[type[RotaError], int] = {
     InvalidRequest: 400,
     Unauthorized: 401,
     ServiceUnavailable: 503,
+    TooManyAttempts: 429,
 }
 # Codes and details of the errors Litestar raises on its own (routing, body size ...). The
 # exception's own text is not used: it may quote internals.
@@ -143,6 +145,10 @@ class ProblemMapper:
             return self._domain(request, request_id, exc, status)
         if isinstance(exc, HTTPException) and exc.status_code < 500:
             return self._http(request_id, exc)
+        if _too_deep(exc):
+            return problem_response(
+                request_id, 400, "INVALID_REQUEST", "the JSON body is nested too deeply"
+            )
         return self._internal(request, request_id, exc)
 
     @staticmethod
@@ -150,6 +156,8 @@ class ProblemMapper:
         request: Request[Any, Any, Any], request_id: str, exc: RotaError, status: int
     ) -> Response[bytes]:
         headers = {}
+        if isinstance(exc, TooManyAttempts):
+            headers["Retry-After"] = str(exc.retry_after)
         if isinstance(exc, ServiceUnavailable):
             headers["Retry-After"] = str(exc.retry_after)
             # An answer, not a fault (so no Sentry event), but an operator must see it.
@@ -199,11 +207,17 @@ def is_expected(exc: BaseException) -> bool:
     """True for an error that is one of the API's answers (a 4xx, NOT_READY, a 503 asking to
     retry) rather than a fault. Sentry hears only of the others: its Litestar integration
     reports every exception but Litestar's own 4xx, and a client's typo must not page anyone."""
-    if isinstance(exc, ProblemInvalid | HttpProblem):
+    if isinstance(exc, ProblemInvalid | HttpProblem) or _too_deep(exc):
         return True
     if isinstance(exc, RotaError):
         return _domain_status(exc) is not None
     return isinstance(exc, HTTPException) and exc.status_code < 500
+
+
+def _too_deep(exc: BaseException) -> bool:
+    """msgspec's refusal of JSON nested past its depth limit, when Litestar decodes a body:
+    it raises RecursionError (with this wording) instead of a DecodeError."""
+    return isinstance(exc, RecursionError) and "while deserializing" in str(exc)
 
 
 def _domain_status(exc: RotaError) -> int | None:

@@ -1,8 +1,12 @@
 """Headers that every response carries, errors and unknown routes included.
 
 This is the one place that sets them: a `before_send` hook sees every response the app sends,
-even those produced before routing (404, 405), which route middleware never sees. Security
-headers belong here too.
+even those produced before routing (404, 405), which route middleware never sees.
+
+Security headers (OWASP ASVS 5.0 section 3.4, OWASP Secure Headers Project): the API answers
+JSON only, so its Content-Security-Policy forbids everything; the docs pages under /schema
+(HTML that loads Scalar or Swagger UI from jsDelivr) get their own policy, allowing just that
+CDN. Nothing a response holds may be cached: it is tenant data behind a key.
 """
 
 from __future__ import annotations
@@ -11,10 +15,44 @@ from typing import TYPE_CHECKING
 
 from litestar.datastructures import MutableScopeHeaders
 
+from api.rate_limit import decision_of
 from api.request_id import HEADER, request_id_of
 
 if TYPE_CHECKING:
     from litestar.types import Message, Scope
+
+DOCS_PREFIX = "/schema"
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+_CDN = "https://cdn.jsdelivr.net"
+# Scalar (/schema) loads its script and stylesheet from the CDN, injects styles, fetches the
+# document from /schema/openapi.json and fonts from fonts.scalar.com.
+DOCS_CSP = (
+    f"default-src 'none'; script-src {_CDN}; style-src {_CDN} 'unsafe-inline'; "
+    f"img-src {_CDN} data:; font-src {_CDN} https://fonts.scalar.com; connect-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+# Litestar's Swagger page starts Swagger UI from an inline script that embeds the whole
+# document, so its hash changes with every API change; that page alone allows inline scripts.
+# No client input is ever part of that page.
+SWAGGER_CSP = DOCS_CSP.replace(f"script-src {_CDN};", f"script-src {_CDN} 'unsafe-inline';")
+SECURITY_HEADERS = {
+    "Strict-Transport-Security": "max-age=31536000; includeSubDomains; preload",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Permissions-Policy": (
+        "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), "
+        "microphone=(), payment=(), usb=(), interest-cohort=()"
+    ),
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+
+
+def content_security_policy(path: str, content_type: str) -> str:
+    if path.startswith(DOCS_PREFIX) and content_type.startswith("text/html"):
+        return SWAGGER_CSP if path.rstrip("/").endswith("/swagger") else DOCS_CSP
+    return API_CSP
 
 
 async def set_response_headers(message: Message, scope: Scope) -> None:
@@ -22,3 +60,16 @@ async def set_response_headers(message: Message, scope: Scope) -> None:
         return
     headers = MutableScopeHeaders.from_message(message)
     headers[HEADER] = request_id_of(scope)
+    for name, value in SECURITY_HEADERS.items():
+        headers[name] = value
+    headers["Content-Security-Policy"] = content_security_policy(
+        scope.get("path", ""), headers.get("content-type") or ""
+    )
+    headers["Cache-Control"] = "no-store"
+    # A 429 carries the refusing counter's headers already; keep them.
+    if (decision := decision_of(scope)) is not None and "ratelimit-limit" not in headers:
+        for name, value in decision.headers().items():
+            headers[name] = value
+    # Uvicorn runs with --no-server-header; this covers any other server that adds one.
+    if "server" in headers:
+        del headers["server"]

@@ -44,7 +44,8 @@ def openapi_config() -> OpenAPIConfig:
                 SECURITY_SCHEME: SecurityScheme(
                     type="http",
                     scheme="bearer",
-                    description="An API key (`rota_...`): `Authorization: Bearer <key>`.",
+                    description="An access token from `POST /v1/auth/login` or an API key "
+                    "(`rota_...`): `Authorization: Bearer <token>`.",
                 )
             }
         ),

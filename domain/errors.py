@@ -48,3 +48,14 @@ class RetryableConflict(ServiceUnavailable):
 
     code = "TRANSACTION_CONFLICT"
     retry_after = 1
+
+
+class TooManyAttempts(RotaError):
+    """Too many attempts for one account (a locked account, too many e-mailed codes); the API
+    answers 429 with a Retry-After header of `retry_after` seconds."""
+
+    code = "TOO_MANY_ATTEMPTS"
+
+    def __init__(self, detail: str, *, retry_after: int = 1, code: str | None = None) -> None:
+        super().__init__(detail, code=code)
+        self.retry_after = max(1, retry_after)

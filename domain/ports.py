@@ -13,7 +13,9 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Protocol, Self
 
+from domain.identity_ports import AuditRepository, RefreshTokenRepository, UserRepository
 from domain.jobs import Job, JobProgress, JobStatus, JobSummary
+from domain.mfa_ports import MfaRepository
 from domain.outbox import IdempotencyRecord, OutboxMessage
 from domain.problem import Assignment, Problem, Solution
 from domain.solver.runner import Progress
@@ -39,6 +41,15 @@ class ApiKeyRepository(Protocol):
 
     def touch(self, key_id: uuid.UUID, when: dt.datetime) -> None:
         """Record a use of the key (`last_used_at`)."""
+
+    def get(self, key_id: uuid.UUID, tenant_id: uuid.UUID) -> ApiKey | None:
+        """The key if it belongs to that tenant, revoked or not."""
+
+    def list(self, tenant_id: uuid.UUID) -> list[ApiKey]:
+        """The tenant's keys, revoked ones included, oldest first."""
+
+    def revoke(self, key_id: uuid.UUID, when: dt.datetime) -> bool:
+        """Set `revoked_at` if it is not set yet; whether it changed."""
 
 
 class JobRepository(Protocol):
@@ -170,6 +181,10 @@ class UnitOfWork(Protocol):
     idempotency: IdempotencyRepository
     webhooks: WebhookRepository
     deliveries: DeliveryRepository
+    users: UserRepository
+    refresh_tokens: RefreshTokenRepository
+    audit: AuditRepository
+    mfa: MfaRepository
 
     def __enter__(self) -> Self: ...
     def __exit__(

@@ -50,7 +50,8 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
 
     tenant_id: uuid.UUID
     role: Role
-    key_id: uuid.UUID | None = None
+    key_id: uuid.UUID | None = None  # set when the caller used an API key
+    user_id: uuid.UUID | None = None  # set when the caller logged in (a JWT)
 
 
 def new_api_key() -> str:

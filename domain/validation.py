@@ -35,6 +35,7 @@ from domain.problem import (
     Problem,
     problem_decoder,
 )
+from domain.text import plain_text
 
 MINUTES_PER_DAY = 24 * 60
 # Caps on upper limits. A max above this horizon's length merely never binds (FORMAT.md: "values
@@ -304,4 +305,16 @@ def decode_problem(data: bytes | str) -> Problem:
         raise ProblemInvalid([Issue("$", "MALFORMED_JSON", "text is not valid UTF-8")]) from None
     if issues := validate(problem):
         raise ProblemInvalid(issues)
+    return _without_markup(problem)
+
+
+def _without_markup(problem: Problem) -> Problem:
+    """The free-text names with any markup removed (domain/text.py): the one place where a
+    problem from outside becomes one we store. Ids are left alone: they are keys that the
+    client matches on, and markup in an id is only ever echoed inside JSON."""
+    if problem.name is not None:
+        problem.name = plain_text(problem.name)
+    for item in (*problem.shift_types, *problem.employees):
+        if item.name is not None:
+            item.name = plain_text(item.name)
     return problem

@@ -14,12 +14,15 @@ from dataclasses import dataclass, field
 
 import msgspec
 
+from domain.identity import AuditEvent, RefreshToken, User
 from domain.jobs import Job, JobProgress, JobStatus, JobSummary
 from domain.outbox import IdempotencyRecord, OutboxMessage
 from domain.ports import AssignmentCursor, JobCursor
 from domain.problem import Assignment, Problem, Solution, encode
 from domain.tenancy import ApiKey, Tenant
 from domain.webhooks import Delivery, Webhook
+from tests.identity_fakes import FakeAudit, FakeRefreshTokens, FakeUsers
+from tests.mfa_fakes import FakeMfa, StoredCode
 from tests.webhook_fakes import FakeDeliveries, FakeWebhooks
 
 
@@ -35,6 +38,11 @@ class Store:
     idempotency: dict[tuple[uuid.UUID, str], IdempotencyRecord] = field(default_factory=dict)
     webhooks: dict[uuid.UUID, Webhook] = field(default_factory=dict)
     deliveries: dict[uuid.UUID, Delivery] = field(default_factory=dict)
+    users: dict[uuid.UUID, User] = field(default_factory=dict)
+    mfa_backup_codes: list[StoredCode] = field(default_factory=list)
+    mfa_email_codes: list[StoredCode] = field(default_factory=list)
+    refresh_tokens: dict[uuid.UUID, RefreshToken] = field(default_factory=dict)
+    audit: list[AuditEvent] = field(default_factory=list)
 
 
 class FakeTenants:
@@ -61,6 +69,21 @@ class FakeApiKeys:
     def touch(self, key_id: uuid.UUID, when: dt.datetime) -> None:
         key = self.s.api_keys[key_id]
         self.s.api_keys[key_id] = msgspec.structs.replace(key, last_used_at=when)
+
+    def get(self, key_id: uuid.UUID, tenant_id: uuid.UUID) -> ApiKey | None:
+        key = self.s.api_keys.get(key_id)
+        return key if key is not None and key.tenant_id == tenant_id else None
+
+    def list(self, tenant_id: uuid.UUID) -> list[ApiKey]:
+        keys = [k for k in self.s.api_keys.values() if k.tenant_id == tenant_id]
+        return sorted(keys, key=lambda k: (k.created_at, k.id))
+
+    def revoke(self, key_id: uuid.UUID, when: dt.datetime) -> bool:
+        key = self.s.api_keys[key_id]
+        if key.revoked_at is not None:
+            return False
+        self.s.api_keys[key_id] = msgspec.structs.replace(key, revoked_at=when)
+        return True
 
 
 class FakeJobs:
@@ -300,6 +323,10 @@ class FakeUnitOfWork:
         self.idempotency = FakeIdempotencyKeys(work)
         self.webhooks = FakeWebhooks(work)
         self.deliveries = FakeDeliveries(work)
+        self.users = FakeUsers(work)
+        self.refresh_tokens = FakeRefreshTokens(work)
+        self.audit = FakeAudit(work)
+        self.mfa = FakeMfa(work)
 
     def __exit__(self, *exc: object) -> None:
         self.rollback()

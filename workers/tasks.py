@@ -80,7 +80,10 @@ def relay_outbox_task() -> int:
 def requeue_stuck_jobs_task() -> int:
     """Give jobs that no worker will finish a new outbox message."""
     c = process.container()
-    after = StuckAfter(running=dt.timedelta(seconds=stuck_running_seconds(c.settings)))
+    after = StuckAfter(
+        running=dt.timedelta(seconds=stuck_running_seconds(c.settings)),
+        queued=dt.timedelta(seconds=c.settings.stuck_queued_seconds),
+    )
     return requeue_stuck_jobs(c.uow_factory, c.clock, after)
 
 

@@ -18,6 +18,7 @@ from litestar.params import HeaderParameter, Parameter, RawBody
 
 from api.content_type import require_json
 from api.deps import Caller, Deps, RequestId
+from api.guards import can_cancel, can_submit
 from api.openapi import API_KEY_SECURITY, ProblemBodyOperation, problem_responses
 from api.schemas import (
     JOBS_PATH,
@@ -37,9 +38,10 @@ from domain.services.cancel import cancel_job
 from domain.validation import decode_problem
 
 _AUTH = {
-    401: "UNAUTHORIZED: the API key is missing, invalid or revoked.",
+    401: "UNAUTHORIZED: the access token or API key is missing, invalid or revoked.",
     500: "INTERNAL_ERROR: an unexpected failure; it is logged under the correlation_id.",
 }
+_FORBIDDEN = {403: "FORBIDDEN: role viewer may read jobs, not submit or cancel them."}
 _JOB_NOT_FOUND = {404: "JOB_NOT_FOUND: no job with this id in the caller's tenant."}
 _UNAVAILABLE = {
     503: "SERVICE_UNAVAILABLE or TRANSACTION_CONFLICT: the database is unreachable or busy; "
@@ -91,7 +93,8 @@ class JobController(Controller):
             "job that first request made."
         ),
         status_code=202,
-        guards=[require_json],
+        # The role first: a viewer is told 403 whatever the body's type.
+        guards=[can_submit, require_json],
         sync_to_thread=True,
         operation_class=ProblemBodyOperation,
         responses={
@@ -103,6 +106,7 @@ class JobController(Controller):
             **problem_responses(
                 {
                     **_AUTH,
+                    **_FORBIDDEN,
                     400: "INVALID_IDEMPOTENCY_KEY: the Idempotency-Key header is malformed.",
                     409: "IDEMPOTENCY_KEY_REUSED: the Idempotency-Key was used with another body.",
                     413: "PAYLOAD_TOO_LARGE: the body exceeds the server's limit.",
@@ -152,6 +156,7 @@ class JobController(Controller):
             "found so far as its solution. A finished job cannot be cancelled (409)."
         ),
         status_code=202,
+        guards=[can_cancel],
         sync_to_thread=True,
         responses={
             200: ResponseSpec(
@@ -162,6 +167,7 @@ class JobController(Controller):
             **problem_responses(
                 {
                     **_AUTH,
+                    **_FORBIDDEN,
                     **_BAD_PARAMETER,
                     **_JOB_NOT_FOUND,
                     409: "JOB_FINISHED: the job has already finished.",

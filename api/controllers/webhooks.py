@@ -15,6 +15,7 @@ from litestar.params import JSONBody, Parameter
 
 from api.content_type import require_json
 from api.deps import Caller, Deps
+from api.guards import admin_only
 from api.openapi import API_KEY_SECURITY, problem_responses
 from api.webhook_schemas import (
     WEBHOOKS_PATH,
@@ -34,7 +35,8 @@ from domain.errors import NotFound
 from domain.services import webhooks as service
 
 _AUTH = {
-    401: "UNAUTHORIZED: the API key is missing, invalid or revoked.",
+    401: "UNAUTHORIZED: the access token or API key is missing, invalid or revoked.",
+    403: "FORBIDDEN: only admins manage webhooks.",
     500: "INTERNAL_ERROR: an unexpected failure; it is logged under the correlation_id.",
 }
 _NOT_FOUND = {404: "WEBHOOK_NOT_FOUND: no webhook with this id in the caller's tenant."}
@@ -60,6 +62,7 @@ class WebhookController(Controller):
     path = WEBHOOKS_PATH
     tags = ["webhooks"]
     security = API_KEY_SECURITY
+    guards = [admin_only]  # only admins manage webhooks (issue 4)
 
     @post(
         "/",

@@ -22,6 +22,7 @@ from domain.adapters.celery_config import broker_url
 from domain.adapters.celery_queue import CeleryJobQueue, make_producer_app
 from domain.adapters.db.engine import make_engine, ping
 from domain.adapters.db.uow import sql_uow_factory
+from domain.adapters.rate_limit_redis import RedisRateLimitStore
 from domain.adapters.redis_cache import CACHE_RETRIES, RedisResultCache
 from domain.adapters.solve import IsolatedSolver
 from domain.adapters.webhook_sender import HttpWebhookSender
@@ -50,6 +51,8 @@ class Container:
     clock: Clock
     solve: SolveFunction
     webhook_sender: HttpWebhookSender
+    # Rate-limit counters (api/rate_limit.py), on their own fail-fast Redis client.
+    rate_limits: RedisRateLimitStore
     # name -> a check that raises when that dependency cannot be reached (/health/ready).
     readiness: dict[str, Callable[[], None]] = field(default_factory=dict)
 
@@ -58,6 +61,7 @@ class Container:
         self.queue.close()
         self.webhook_sender.close()
         self.redis.close()
+        self.rate_limits.close()
         self.engine.dispose()
 
 
@@ -76,6 +80,7 @@ def build_container(settings: Settings) -> Container:
         clock=utc_now,
         solve=IsolatedSolver.from_settings(settings),
         webhook_sender=HttpWebhookSender.from_settings(settings),
+        rate_limits=RedisRateLimitStore.from_url(settings.require_redis_url()),
         readiness={
             "database": lambda: ping(engine),
             "redis": lambda: _ping_redis(client),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,8 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from domain.cli.files import UsageError
 from domain.errors import Conflict, RotaError, ServiceUnavailable
+from domain.services.identity import NewUser, create_user
+from domain.services.lockout import unlock_account
 from domain.services.tenants import IssuedKey, create_api_key, create_tenant
 from domain.settings import Settings, get_settings
 from domain.tenancy import Role, Tenant
@@ -173,6 +176,38 @@ def cmd_create_api_key(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
     return 0
 
 
+def read_password(stdin: TextIO) -> str:
+    """The first line of stdin, without its line break: the password never appears in the
+    process list or the shell history, as it would as an argument."""
+    password = stdin.readline().rstrip("\r\n")
+    if not password:
+        raise UsageError("--password-stdin: no password on standard input")
+    return password
+
+
+def cmd_create_user(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    settings = get_settings()
+    url = settings.database_url
+    _require_database(url)
+    password = read_password(sys.stdin)
+    cmd = NewUser(tenant_name=args.tenant, email=args.email, password=password, role=args.role)
+    user = with_uow(settings, url, lambda f: create_user(cmd, f, utc_now))
+    print(
+        f"created user {user.email} (id {user.id}, role {user.role}) in tenant {args.tenant!r}",
+        file=out,
+    )
+    return 0
+
+
+def cmd_unlock_user(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    settings = get_settings()
+    url = settings.database_url
+    _require_database(url)
+    user = with_uow(settings, url, lambda f: unlock_account(args.email, f, utc_now))
+    print(f"unlocked {user.email} ({user.failed_logins} consecutive failures cleared)", file=out)
+    return 0
+
+
 def _role(text: str) -> Role:
     try:
         return Role(text.strip().lower())
@@ -218,3 +253,36 @@ def register(commands: Any) -> None:
     )
     a.add_argument("--name", metavar="LABEL", help="a label to tell keys apart")
     a.set_defaults(handler=cmd_create_api_key)
+
+    a = admin.add_parser(
+        "create-user",
+        help="create a user who logs in with email and password",
+        description="Create a user of a tenant. The password is read from the first line of "
+        "standard input (at least 12 characters, not a common password); it is stored as an "
+        "argon2id hash.",
+    )
+    a.add_argument("--tenant", required=True, metavar="NAME")
+    a.add_argument("--email", required=True, metavar="EMAIL")
+    a.add_argument(
+        "--password-stdin",
+        action="store_true",
+        required=True,
+        help="read the password from standard input (the only way: never as an argument)",
+    )
+    a.add_argument(
+        "--role",
+        type=_role,
+        required=True,
+        metavar="ROLE",
+        help="admin, planner or viewer",
+    )
+    a.set_defaults(handler=cmd_create_user)
+
+    a = admin.add_parser(
+        "unlock-user",
+        help="open an account locked by failed logins or MFA codes",
+        description="Clear a user's failure count and lock (after 100 consecutive failures "
+        "only this opens the account, NIST SP 800-63B 5.2.2).",
+    )
+    a.add_argument("--email", required=True, metavar="EMAIL")
+    a.set_defaults(handler=cmd_unlock_user)

@@ -119,6 +119,10 @@ def api_argv(stack: DevStack) -> list[str]:
         "uvicorn",
         "api.app:create_app",
         "--factory",
+        # No `server: uvicorn` banner; X-Forwarded-For is judged by the API against
+        # ROTA_TRUSTED_PROXIES (uvicorn would otherwise believe any local peer's).
+        "--no-server-header",
+        "--no-proxy-headers",
         "--host",
         stack.api_host,
         "--port",

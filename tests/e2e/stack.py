@@ -19,6 +19,7 @@ from domain.adapters.db.engine import make_engine
 from domain.adapters.db.uow import sql_uow_factory
 from domain.services.tenants import create_api_key, create_tenant
 from domain.settings import Settings
+from domain.tenancy import Role
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -46,6 +47,10 @@ class Stack:
             "REDIS_URL": redis_url,
             "ROTA_DATA_DIR": str(logs),
             "ROTA_SOLVER_WORKERS": "4",
+            # Tests poll jobs far faster than a person would; they test jobs, not limits
+            # (tests/unit/test_api_rate_limit.py does). Auth keeps its default.
+            "ROTA_RATE_LIMIT_API": "100000/minute",
+            "ROTA_RATE_LIMIT_SUBMIT": "100000/minute",
         }
         self.api: subprocess.Popen | None = None
         self.worker: subprocess.Popen | None = None
@@ -61,7 +66,8 @@ class Stack:
                 exists = probe.tenants.get_by_name(tenant) is not None
             if not exists:
                 create_tenant(tenant, uow, utc_now)
-            return create_api_key(tenant, uow, utc_now).secret
+            # Admin: the end-to-end tests also manage webhooks (admins only).
+            return create_api_key(tenant, uow, utc_now, role=Role.ADMIN).secret
         finally:
             engine.dispose()
 
@@ -91,6 +97,9 @@ class Stack:
                 str(self.port),
                 "--log-level",
                 "warning",
+                # No `server: uvicorn` banner; X-Forwarded-For is the API's to judge.
+                "--no-server-header",
+                "--no-proxy-headers",
             ],
         )
         deadline = time.monotonic() + 60

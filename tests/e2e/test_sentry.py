@@ -10,6 +10,7 @@ inside the task call, where the Celery integration looks).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import gzip
 import http.server
@@ -175,7 +176,14 @@ def submit_with_secrets(stack: Stack, key: str, request_id: str, body: bytes):
 
 def test_an_api_500_reaches_sentry_tagged_and_scrubbed(sink, private_database, redis_url, tmp_path):
     stack = Stack(private_database, redis_url, tmp_path)
-    stack.env.update(SENTRY_DSN=sink.dsn, ROTA_ENVIRONMENT=ENVIRONMENT, ROTA_LOG_FORMAT="json")
+    stack.env.update(
+        SENTRY_DSN=sink.dsn,
+        ROTA_ENVIRONMENT=ENVIRONMENT,
+        ROTA_LOG_FORMAT="json",
+        # Outside development the API refuses to start without its JWT and TOTP keys.
+        ROTA_JWT_SECRET="e2e-" + "s" * 40,
+        ROTA_TOTP_ENCRYPTION_KEY=base64.b64encode(b"k" * 32).decode(),
+    )
     key = stack.api_key("sentry-e2e")
     request_id = f"sentry-e2e-{uuid.uuid4().hex[:12]}"
     problem = msgspec.json.decode(SAMPLE)

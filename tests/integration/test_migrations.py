@@ -28,6 +28,11 @@ TABLES = {
     "idempotency_keys",
     "webhooks",
     "webhook_deliveries",
+    "users",
+    "refresh_tokens",
+    "audit_events",
+    "mfa_backup_codes",
+    "mfa_email_codes",
 }
 HEAD = ScriptDirectory(str(migrate.MIGRATIONS)).get_current_head()
 

@@ -21,6 +21,7 @@ from domain.jobs import Job, JobStatus, JobSummary
 from domain.problem import Assignment, Penalties, Solution, problem_decoder
 from domain.services.tenants import create_api_key, create_tenant
 from domain.settings import Settings
+from domain.tenancy import Role
 from tests.fakes import FakeQueue, FakeUnitOfWork, FixedClock, Store
 
 SAMPLE_PATH = Path(__file__).parents[2] / "domain" / "samples" / "sample.json"
@@ -37,8 +38,10 @@ class ApiHarness:
         self.settings = settings or Settings()
         self.tenant_a = create_tenant("tenant-a", self.uow_factory, self.clock)
         self.tenant_b = create_tenant("tenant-b", self.uow_factory, self.clock)
-        self.key_a = create_api_key("tenant-a", self.uow_factory, self.clock).secret
-        self.key_b = create_api_key("tenant-b", self.uow_factory, self.clock).secret
+        # Admin keys, so the tests of every route can use them; role limits are tested with
+        # keys and users of the other roles (tests/unit/test_api_roles.py).
+        self.key_a = self.issue_key("tenant-a", Role.ADMIN)
+        self.key_b = self.issue_key("tenant-b", Role.ADMIN)
         revoked = create_api_key("tenant-a", self.uow_factory, self.clock)
         self.store.api_keys[revoked.key.id] = msgspec.structs.replace(
             revoked.key, revoked_at=self.clock()
@@ -52,6 +55,9 @@ class ApiHarness:
             **deps,
         )
         self.client = TestClient(create_app(self.deps))
+
+    def issue_key(self, tenant: str, role: Role) -> str:
+        return create_api_key(tenant, self.uow_factory, self.clock, role=role).secret
 
     def uow_factory(self, *, read_only: bool = False) -> FakeUnitOfWork:
         return FakeUnitOfWork(self.store, read_only=read_only)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import socket
 
 import pytest
 
 from domain.adapters.db import make_engine, sql_uow_factory
 from domain.cli.main import main
+from domain.passwords import verify_password
 from domain.services.tenants import authenticate_api_key
 from domain.settings import get_settings
 from domain.tenancy import Role
@@ -110,3 +112,33 @@ def test_an_unreachable_database_is_one_line_without_the_password(capsys, monkey
         )
         assert "s3cret" not in err
         assert "Traceback" not in err
+
+
+def test_create_user_reads_the_password_from_stdin_and_refuses_a_weak_one(
+    capsys, monkeypatch, data_dir
+):
+    assert run(capsys, "admin", "migrate")[0] == 0
+    assert run(capsys, "admin", "create-tenant", "acme")[0] == 0
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("password1234\n"))
+    argv = ["admin", "create-user", "--tenant", "acme", "--email", "Ann@Example.com"]
+    code, _, err = run(capsys, *argv, "--password-stdin", "--role", "admin")
+    assert code == 2
+    assert err == "rota: this password is too common: choose another\n"
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long and unusual phrase\n"))
+    code, out, _ = run(capsys, *argv, "--password-stdin", "--role", "admin")
+    assert code == 0
+    assert out.startswith("created user ann@example.com (id ")
+    engine = make_engine(get_settings())
+    try:
+        with sql_uow_factory(engine)() as uow:
+            user = uow.users.get_by_email("ann@example.com")
+    finally:
+        engine.dispose()
+    assert user.role is Role.ADMIN
+    assert verify_password(user.password_hash, "a long and unusual phrase").ok
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("another long phrase\n"))
+    code, _, err = run(capsys, *argv, "--password-stdin", "--role", "viewer")
+    assert (code, err) == (2, "rota: a user with this email exists\n")

@@ -209,3 +209,90 @@ webhook_deliveries = sa.Table(
     sa.Index(None, "webhook_id", "created_at", "id"),
     sa.Index(None, "status", "next_attempt_at"),
 )
+
+# --- identity (migration 0004) ---------------------------------------------------------------
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("tenant_id", sa.Uuid, sa.ForeignKey("tenants.id"), nullable=False, index=True),
+    # Stored normalized (domain.identity.normalize_email), so a plain unique constraint makes
+    # addresses unique case-insensitively, on SQLite as on PostgreSQL.
+    sa.Column("email", sa.String(320), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("last_login_at", UtcDateTime),
+    sa.Column("mfa_enabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("totp_secret_encrypted", sa.Text),
+    # The last accepted TOTP time step: a guarded UPDATE on it makes each code single-use.
+    sa.Column("totp_last_step", sa.BigInteger),
+    sa.Column("mfa_enrolled_at", UtcDateTime),
+    sa.Column("failed_logins", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("locked_until", UtcDateTime),
+)
+
+refresh_tokens = sa.Table(
+    "refresh_tokens",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    # Every token rotated from one login; a reuse revokes them all.
+    sa.Column("family_id", sa.Uuid, nullable=False, index=True),
+    sa.Column(
+        "user_id",
+        sa.Uuid,
+        sa.ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("tenant_id", sa.Uuid, nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("used_at", UtcDateTime),
+    sa.Column("revoked_at", UtcDateTime),
+)
+
+# Security events. No foreign keys: the log outlives the users and keys it mentions.
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("tenant_id", sa.Uuid),
+    sa.Column("kind", sa.String(48), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("user_id", sa.Uuid),
+    sa.Column("actor_id", sa.Uuid),
+    sa.Column("detail", json_type()),
+    # The tenant's log, newest first (keyset pages).
+    sa.Index(None, "tenant_id", "created_at", "id"),
+)
+
+mfa_backup_codes = sa.Table(
+    "mfa_backup_codes",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column(
+        "user_id",
+        sa.Uuid,
+        sa.ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("code_hash", sa.String(255), nullable=False),
+    sa.Column("used_at", UtcDateTime),
+)
+
+mfa_email_codes = sa.Table(
+    "mfa_email_codes",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("user_id", sa.Uuid, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("code_hash", sa.String(255), nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("used_at", UtcDateTime),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    # Codes of a user, newest first: the one to check and the sends of the last 15 minutes.
+    sa.Index(None, "user_id", "created_at"),
+)

@@ -56,6 +56,28 @@ class SqlApiKeys:
             api_keys.update().where(api_keys.c.id == key_id).values(last_used_at=when)
         )
 
+    def get(self, key_id: uuid.UUID, tenant_id: uuid.UUID) -> ApiKey | None:
+        row = self._conn.execute(
+            sa.select(api_keys).where(api_keys.c.id == key_id, api_keys.c.tenant_id == tenant_id)
+        ).first()
+        return None if row is None else _api_key(row)
+
+    def list(self, tenant_id: uuid.UUID) -> list[ApiKey]:
+        rows = self._conn.execute(
+            sa.select(api_keys)
+            .where(api_keys.c.tenant_id == tenant_id)
+            .order_by(api_keys.c.created_at, api_keys.c.id)
+        ).all()
+        return [_api_key(r) for r in rows]
+
+    def revoke(self, key_id: uuid.UUID, when: dt.datetime) -> bool:
+        result = self._conn.execute(
+            api_keys.update()
+            .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=when)
+        )
+        return result.rowcount == 1
+
 
 def _api_key(row: Row) -> ApiKey:
     return ApiKey(

@@ -16,8 +16,10 @@ from domain.adapters.db.assignments import SqlAssignments
 from domain.adapters.db.errors import translate, unavailable
 from domain.adapters.db.idempotency import SqlIdempotencyKeys
 from domain.adapters.db.jobs import SqlJobs
+from domain.adapters.db.mfa import SqlMfa
 from domain.adapters.db.outbox import SqlOutbox
 from domain.adapters.db.tenants import SqlApiKeys, SqlTenants
+from domain.adapters.db.users import SqlAudit, SqlRefreshTokens, SqlUsers
 from domain.adapters.db.webhooks import SqlDeliveries, SqlWebhooks
 from domain.ports import UnitOfWorkFactory
 
@@ -40,6 +42,10 @@ class SqlUnitOfWork:
     idempotency: SqlIdempotencyKeys
     webhooks: SqlWebhooks
     deliveries: SqlDeliveries
+    users: SqlUsers
+    refresh_tokens: SqlRefreshTokens
+    audit: SqlAudit
+    mfa: SqlMfa
 
     def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
         self._engine = engine
@@ -68,6 +74,10 @@ class SqlUnitOfWork:
         self.idempotency = SqlIdempotencyKeys(conn)
         self.webhooks = SqlWebhooks(conn)
         self.deliveries = SqlDeliveries(conn)
+        self.users = SqlUsers(conn)
+        self.refresh_tokens = SqlRefreshTokens(conn)
+        self.audit = SqlAudit(conn)
+        self.mfa = SqlMfa(conn)
         return self
 
     def __exit__(

@@ -1,0 +1,117 @@
+"""Rate-limit counters in Redis, shared by every API process: GCRA in one Lua script.
+
+GCRA (the generic cell rate algorithm, as in redis-cell and the `throttled` library) keeps one
+number per key, the "theoretical arrival time" (TAT). A limit of N per T seconds admits a
+request when TAT - T <= now, and then moves TAT forward by T/N. It behaves like a sliding
+window with no boundary bursts, costs one key per client, and the key expires once TAT is in
+the past, so idle clients leave nothing behind.
+
+The script checks every key of a request (its principal's limit and its tenant's submit
+limit) and charges them only if all admit it: one round trip, atomic, so two processes can
+never both take the last slot. It reads the clock from Redis (`TIME`), so API hosts with
+skewed clocks still share one window.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from domain.rate_limits import Hit
+
+# Fail fast: an auth request waits at most this long before answering 503, and an API
+# request before it is served unlimited.
+CONNECT_TIMEOUT_SECONDS = 0.5
+SOCKET_TIMEOUT_SECONDS = 0.5
+KEY_PREFIX = "rota:rl:"
+
+# KEYS: the counters; ARGV: count_1, window_ms_1, count_2, window_ms_2, ...
+# Returns, per key: {admitted (0/1), remaining, retry_after_ms, reset_ms}; when any key
+# refuses, nothing is charged.
+_GCRA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local out, tats, refused = {}, {}, false
+for i, key in ipairs(KEYS) do
+  local count = tonumber(ARGV[2 * i - 1])
+  local window = tonumber(ARGV[2 * i])
+  local interval = window / count
+  local tat = tonumber(redis.call('GET', key)) or now
+  if tat < now then tat = now end
+  local new_tat = tat + interval
+  local earliest = new_tat - window
+  if earliest > now then
+    refused = true
+    out[i] = {0, 0, math.ceil(earliest - now), math.ceil(tat - now)}
+  else
+    tats[i] = new_tat
+    out[i] = {1, math.floor((now - earliest) / interval), 0, math.ceil(new_tat - now)}
+  end
+end
+if refused then
+  for i = 1, #KEYS do
+    if out[i][1] == 1 then
+      -- not charged after all: what is left is one more, and the reset is one interval less
+      local interval = tonumber(ARGV[2 * i]) / tonumber(ARGV[2 * i - 1])
+      out[i][2] = out[i][2] + 1
+      out[i][4] = math.max(0, math.ceil(out[i][4] - interval))
+    end
+  end
+  return out
+end
+for i, key in ipairs(KEYS) do
+  local ttl = math.max(1, math.ceil(tats[i] - now))
+  redis.call('SET', key, string.format('%.3f', tats[i]), 'PX', ttl)
+end
+return out
+"""
+
+
+class RedisRateLimitStore:
+    """domain.rate_limits.RateLimitStore on Redis."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+        self._script = client.register_script(_GCRA)
+
+    @classmethod
+    def from_url(cls, url: str) -> RedisRateLimitStore:
+        # Its own client: the shared one waits up to 10 s on a socket (large cached
+        # solutions), far too long for a check made on every request.
+        return cls(
+            redis.Redis.from_url(
+                url,
+                socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                socket_timeout=SOCKET_TIMEOUT_SECONDS,
+                retry=Retry(NoBackoff(), 1),
+                health_check_interval=30,
+            )
+        )
+
+    def hit(self, checks: Sequence[tuple[str, int, int]]) -> list[Hit]:
+        keys = [KEY_PREFIX + key for key, _, _ in checks]
+        args: list[int] = []
+        for _, count, window in checks:
+            args += [count, window * 1000]
+        try:
+            rows = self._script(keys=keys, args=args)
+        except redis.RedisError as error:
+            raise ConnectionError(
+                f"rate-limit store unavailable: {type(error).__name__}"
+            ) from error
+        return [
+            Hit(
+                admitted=bool(admitted),
+                remaining=int(remaining),
+                retry_after_seconds=math.ceil(int(retry_ms) / 1000),
+                reset_seconds=math.ceil(int(reset_ms) / 1000),
+            )
+            for admitted, remaining, retry_ms, reset_ms in rows
+        ]
+
+    def close(self) -> None:
+        self._client.close()

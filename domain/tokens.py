@@ -1,0 +1,159 @@
+"""Access tokens and MFA-step tokens: JWT, HS256 only (the only module that imports jwt).
+
+Verification pins the algorithm (so `none`, RS/HS confusion and any other `alg` are refused),
+requires exp/iat/iss/aud/sub, checks the issuer, the audience and the key id, and the token
+type. An MFA token has its own audience and type, so it is never an access token, and an
+access token is never an MFA token.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import jwt
+
+from domain.settings import Settings, SettingsError
+from domain.tenancy import Principal, Role
+
+log = logging.getLogger(__name__)
+
+ALGORITHM = "HS256"
+ACCESS = "access"
+MFA = "mfa"
+MFA_TOKEN_SECONDS = 300
+_REQUIRED = ["exp", "iat", "iss", "aud", "sub", "typ", "jti"]
+
+
+@dataclass(frozen=True)
+class TokenKeys:
+    secret: str
+    key_id: str
+    issuer: str
+    audience: str
+    access_seconds: int
+
+    @property
+    def mfa_audience(self) -> str:
+        return self.audience + ":mfa"
+
+
+@cache
+def _ephemeral_secret() -> str:
+    # One per process: tokens it signs die with it, which is what a developer expects.
+    log.warning(
+        "ROTA_JWT_SECRET is not set: using an ephemeral key (development only); tokens stop "
+        "working when this process ends"
+    )
+    return secrets.token_urlsafe(48)
+
+
+def token_keys(settings: Settings) -> TokenKeys:
+    """The signing key and claims of this process; SettingsError when no key is configured
+    outside development (a fixed key must be shared by every API process)."""
+    secret = settings.jwt_secret
+    if not secret:
+        if settings.environment != "development":
+            raise SettingsError(
+                f"ROTA_JWT_SECRET must be set (32+ characters) in environment "
+                f"{settings.environment!r}"
+            )
+        secret = _ephemeral_secret()
+    return TokenKeys(
+        secret=secret,
+        key_id=settings.jwt_key_id,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        access_seconds=settings.access_token_seconds,
+    )
+
+
+def _encode(keys: TokenKeys, claims: dict[str, Any]) -> str:
+    return jwt.encode(claims, keys.secret, algorithm=ALGORITHM, headers={"kid": keys.key_id})
+
+
+def issue_access_token(
+    keys: TokenKeys, *, user_id: uuid.UUID, tenant_id: uuid.UUID, role: Role, now: dt.datetime
+) -> str:
+    return _encode(
+        keys,
+        {
+            "iss": keys.issuer,
+            "aud": keys.audience,
+            "sub": str(user_id),
+            "tenant": str(tenant_id),
+            "role": role.value,
+            "typ": ACCESS,
+            "iat": int(now.timestamp()),
+            "exp": int(now.timestamp()) + keys.access_seconds,
+            "jti": uuid.uuid4().hex,
+        },
+    )
+
+
+def issue_mfa_token(keys: TokenKeys, *, user_id: uuid.UUID, now: dt.datetime) -> str:
+    """Proof that the password was right, good only for the second step, for 5 minutes."""
+    return _encode(
+        keys,
+        {
+            "iss": keys.issuer,
+            "aud": keys.mfa_audience,
+            "sub": str(user_id),
+            "typ": MFA,
+            "iat": int(now.timestamp()),
+            "exp": int(now.timestamp()) + MFA_TOKEN_SECONDS,
+            "jti": uuid.uuid4().hex,
+        },
+    )
+
+
+def _decode(keys: TokenKeys, token: str, audience: str, typ: str, now: float | None) -> dict:
+    """The claims, or None for any token that is not ours, valid and of this type."""
+    try:
+        if jwt.get_unverified_header(token).get("kid") != keys.key_id:
+            return {}
+        claims = jwt.decode(
+            token,
+            keys.secret,
+            algorithms=[ALGORITHM],
+            audience=audience,
+            issuer=keys.issuer,
+            # Time is checked below against the service's clock (injected, as everywhere else).
+            options={"require": _REQUIRED, "verify_exp": False, "verify_iat": False},
+        )
+    except jwt.PyJWTError:
+        return {}
+    if claims.get("typ") != typ or not isinstance(claims.get("exp"), int):
+        return {}
+    if claims["exp"] <= (time.time() if now is None else now):
+        return {}
+    return claims
+
+
+def verify_access_token(
+    keys: TokenKeys, token: str, *, now: float | None = None
+) -> Principal | None:
+    claims = _decode(keys, token, keys.audience, ACCESS, now)
+    try:
+        return Principal(
+            tenant_id=uuid.UUID(claims["tenant"]),
+            role=Role(claims["role"]),
+            user_id=uuid.UUID(claims["sub"]),
+        )
+    except (KeyError, ValueError, TypeError):
+        return None
+
+
+def verify_mfa_token(keys: TokenKeys, token: str, *, now: float | None = None) -> uuid.UUID | None:
+    """The user id an MFA token was issued to, or None."""
+    claims = _decode(keys, token, keys.mfa_audience, MFA, now)
+    try:
+        return uuid.UUID(claims["sub"])
+    except (KeyError, ValueError, TypeError):
+        return None

@@ -12,6 +12,7 @@ from domain.ports import Clock, UnitOfWorkFactory
 from domain.services.audit import actor_of, record
 from domain.services.tenants import IssuedKey
 from domain.tenancy import ApiKey, Principal, Role, hash_api_key, key_prefix, new_api_key
+from domain.text import plain_text
 
 MAX_NAME_LENGTH = 200
 
@@ -25,7 +26,7 @@ def create_key(
     name: str | None = None,
 ) -> IssuedKey:
     if name is not None:
-        name = name.strip() or None
+        name = plain_text(name).strip() or None  # a label holding markup is stored without it
         if name is not None and (
             len(name) > MAX_NAME_LENGTH or any(ord(c) < 32 or c == "\x7f" for c in name)
         ):

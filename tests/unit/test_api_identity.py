@@ -264,6 +264,17 @@ def test_a_key_name_with_control_characters_is_refused(api):
     assert_problem(response, 400, "INVALID_KEY_NAME")
 
 
+def test_a_key_name_holding_markup_is_stored_without_it(api):
+    response = api.client.post(
+        "/v1/api-keys",
+        json={"name": "ci <script>alert(1)</script>bot & co"},
+        headers=api.auth(api.token("admin")),
+    )
+
+    assert response.status_code == 201, response.text
+    assert response.json()["name"] == "ci bot & co"
+
+
 # --- tenants ----------------------------------------------------------------------------------
 
 

@@ -43,7 +43,7 @@ def create_app(deps: ApiDeps | None = None) -> Litestar:
         from domain.adapters.container import build_container
         from domain.settings import get_settings
 
-        settings = get_settings()
+        settings = api_settings(get_settings())
         refuse_to_start_without_keys(settings)
         start_telemetry(settings)  # before Litestar(): Sentry patches its __init__
         log_config = None  # Litestar's dictConfig would replace the structlog handler
@@ -92,6 +92,24 @@ def create_app(deps: ApiDeps | None = None) -> Litestar:
         logging_config=log_config,
         on_shutdown=list(on_shutdown),
     )
+
+
+def api_settings(settings: Settings) -> Settings:
+    """The settings with the API's secrets from the configured backend (Vault or the
+    environment); a process that cannot get them exits with one line."""
+    from domain.adapters.secrets_wiring import (
+        API,
+        check_database_url,
+        refuse_to_start,
+        with_secrets,
+    )
+    from domain.secrets import SecretsUnavailable
+
+    try:
+        check_database_url(settings)
+        return with_secrets(settings, API)
+    except SecretsUnavailable as error:
+        raise refuse_to_start(error) from None
 
 
 def refuse_to_start_without_keys(settings: Settings) -> None:

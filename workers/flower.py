@@ -67,3 +67,22 @@ def flower_command(settings: Settings) -> tuple[list[str], dict[str, str]]:
         env["REDIS_URL"] = settings.redis_url
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_ROOT), env.get("PYTHONPATH")]))
     return argv, env
+
+
+def main() -> None:
+    """`python -m workers.flower`: Flower for the configured broker, its credentials from the
+    secrets backend (Vault or ROTA_FLOWER_BASIC_AUTH); it replaces this process."""
+    from domain.adapters.secrets_wiring import FLOWER, with_secrets
+    from domain.secrets import SecretsUnavailable
+    from domain.settings import get_settings
+
+    try:
+        settings = with_secrets(get_settings(), FLOWER)
+        argv, env = flower_command(settings)
+    except (SecretsUnavailable, SettingsError) as error:
+        raise SystemExit(f"rota: cannot start Flower: {error}") from None
+    os.execve(argv[0], argv, env)  # noqa: S606 (argv is ours: this interpreter, celery)
+
+
+if __name__ == "__main__":
+    main()

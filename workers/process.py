@@ -15,8 +15,15 @@ import logging
 from typing import Any
 
 from domain.adapters.container import Container, build_container
+from domain.adapters.secrets_wiring import (
+    WORKER,
+    check_database_url,
+    refuse_to_start,
+    with_secrets,
+)
 from domain.adapters.telemetry import configure_logging, init_sentry
-from domain.settings import get_settings
+from domain.secrets import SecretsUnavailable
+from domain.settings import Settings, get_settings
 from workers import correlation
 
 log = logging.getLogger(__name__)
@@ -24,10 +31,18 @@ log = logging.getLogger(__name__)
 _container: Container | None = None
 
 
+def worker_settings() -> Settings:
+    """The settings with the workers' secrets from the configured backend (Vault or the
+    environment); SecretsUnavailable when it cannot give them."""
+    settings = get_settings()
+    check_database_url(settings)
+    return with_secrets(settings, WORKER)
+
+
 def container() -> Container:
     global _container
     if _container is None:
-        _container = build_container(get_settings())
+        _container = build_container(worker_settings())
     return _container
 
 
@@ -36,7 +51,12 @@ def open_container(**_: Any) -> None:
     closed, since closing would shut sockets the parent still uses."""
     global _container
     _container = None
-    container()
+    try:
+        container()
+    except SecretsUnavailable as error:
+        # The main process got its secrets at start (init_error_reporting); Vault went away
+        # since. The first task of this process tries again (and fails, and is retried).
+        log.error("worker process without its secrets: %s", error)
 
 
 def close_container(**_: Any) -> None:
@@ -62,8 +82,13 @@ def init_error_reporting(**_: Any) -> None:
     as Sentry's Celery guide asks; each process restarts the SDK's sender thread itself."""
     from sentry_sdk.integrations.celery import CeleryIntegration
 
+    try:
+        # Also the start-up check: a worker that cannot get its secrets does not start.
+        settings = worker_settings()
+    except SecretsUnavailable as error:
+        raise refuse_to_start(error) from None
     init_sentry(
-        get_settings(),
+        settings,
         service="worker",
         integrations=[CeleryIntegration()],
         correlation_id=correlation.current,

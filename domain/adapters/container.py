@@ -24,6 +24,8 @@ from domain.adapters.db.engine import make_engine, ping
 from domain.adapters.db.uow import sql_uow_factory
 from domain.adapters.rate_limit_redis import RedisRateLimitStore
 from domain.adapters.redis_cache import CACHE_RETRIES, RedisResultCache
+from domain.adapters.secrets_wiring import attach_database_credentials
+from domain.adapters.secrets_wiring import release as release_database_credentials
 from domain.adapters.solve import IsolatedSolver
 from domain.adapters.webhook_sender import HttpWebhookSender
 from domain.ports import Clock, ResultCache, SolveFunction, UnitOfWorkFactory
@@ -63,11 +65,14 @@ class Container:
         self.redis.close()
         self.rate_limits.close()
         self.engine.dispose()
+        release_database_credentials()
 
 
 def build_container(settings: Settings) -> Container:
     """Wire the adapters; raises SettingsError when Redis or the broker is not configured."""
     engine = make_engine(settings)
+    # With Vault, connect as leased users of the app role (renewed in the background).
+    attach_database_credentials(engine, settings)
     client = redis_client(settings.require_redis_url())
     broker = broker_url(settings)
     return Container(

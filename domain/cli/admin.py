@@ -88,13 +88,16 @@ def database_errors(url: str) -> Iterator[None]:
 def with_uow(settings: Settings, url: str, work: Callable[[UnitOfWorkFactory], T]) -> T:
     """Run `work` with a unit-of-work factory on `url`, then close the engine's connections."""
     from domain.adapters.db import make_engine, sql_uow_factory
+    from domain.adapters.secrets_wiring import attach_database_credentials, release
 
     with database_errors(url):
         engine = make_engine(settings, url=url)
+        attach_database_credentials(engine, settings)
         try:
             return work(sql_uow_factory(engine))
         finally:
             engine.dispose()
+            release()  # with Vault: the command's database user goes now, not in an hour
 
 
 def migrate(url: str) -> None:
@@ -145,15 +148,28 @@ def issue_key(
 # --- commands -------------------------------------------------------------------------------
 
 
-def cmd_migrate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def admin_settings() -> Settings:
+    """The settings of admin commands: with Vault, the database URL is checked (users come
+    from Vault) and a Vault session is opened, or the command stops with one line."""
+    from domain.adapters.secrets_wiring import ADMIN, check_database_url, with_secrets
+
     settings = get_settings()
-    migrate(settings.database_url)
+    check_database_url(settings)
+    return with_secrets(settings, ADMIN)
+
+
+def cmd_migrate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from domain.adapters.secrets_wiring import migration_url
+
+    settings = admin_settings()
+    with migration_url(settings) as url:
+        migrate(url)
     print(f"database {safe_url(settings.database_url)}: schema at the latest revision", file=out)
     return 0
 
 
 def cmd_create_tenant(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    settings = get_settings()
+    settings = admin_settings()
     url = settings.database_url
     _require_database(url)
     tenant = with_uow(settings, url, lambda f: create_tenant(args.name, f, utc_now))
@@ -162,7 +178,7 @@ def cmd_create_tenant(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
 
 
 def cmd_create_api_key(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    settings = get_settings()
+    settings = admin_settings()
     url = settings.database_url
     _require_database(url)
     issued = issue_key(settings, url, args.tenant, role=args.role, name=args.name)
@@ -186,7 +202,7 @@ def read_password(stdin: TextIO) -> str:
 
 
 def cmd_create_user(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    settings = get_settings()
+    settings = admin_settings()
     url = settings.database_url
     _require_database(url)
     password = read_password(sys.stdin)
@@ -200,7 +216,7 @@ def cmd_create_user(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_unlock_user(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    settings = get_settings()
+    settings = admin_settings()
     url = settings.database_url
     _require_database(url)
     user = with_uow(settings, url, lambda f: unlock_account(args.email, f, utc_now))
@@ -286,3 +302,7 @@ def register(commands: Any) -> None:
     )
     a.add_argument("--email", required=True, metavar="EMAIL")
     a.set_defaults(handler=cmd_unlock_user)
+
+    from domain.cli import admin_vault
+
+    admin_vault.register(admin)

@@ -23,6 +23,7 @@ from domain.cli.bench import BenchConfig, run_curtois
 from domain.cli.files import UsageError
 from domain.cli.render import ProgressLine, roster_table, solve_summary
 from domain.problem import Solution
+from domain.secrets import SecretsUnavailable
 from domain.settings import Settings, SettingsError, get_settings
 from domain.solver.evaluator import evaluate, format_evaluation
 
@@ -325,6 +326,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except SettingsError as error:
         print(f"rota: bad setting: {error}", file=err)
+        return EXIT_USAGE
+    except SecretsUnavailable as error:
+        print(f"rota: {error}", file=err)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("rota: interrupted", file=err)

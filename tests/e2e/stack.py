@@ -36,7 +36,9 @@ def utc_now() -> dt.datetime:
 
 
 class Stack:
-    def __init__(self, database_url: str, redis_url: str, logs: Path) -> None:
+    def __init__(
+        self, database_url: str, redis_url: str, logs: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.database_url = database_url
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -51,6 +53,7 @@ class Stack:
             # (tests/unit/test_api_rate_limit.py does). Auth keeps its default.
             "ROTA_RATE_LIMIT_API": "100000/minute",
             "ROTA_RATE_LIMIT_SUBMIT": "100000/minute",
+            **(env or {}),
         }
         self.api: subprocess.Popen | None = None
         self.worker: subprocess.Popen | None = None
@@ -78,13 +81,20 @@ class Stack:
 
     # --- processes ----------------------------------------------------------------------------
 
-    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
+    def _spawn(
+        self, name: str, argv: list[str], env: dict[str, str] | None = None
+    ) -> subprocess.Popen:
         log = (self.logs / f"{name}.log").open("ab")
         return subprocess.Popen(
-            argv, env=self.env, cwd=ROOT, stdout=log, stderr=log, start_new_session=True
+            argv,
+            env={**self.env, **(env or {})},
+            cwd=ROOT,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
         )
 
-    def start_api(self) -> None:
+    def start_api(self, env: dict[str, str] | None = None) -> None:
         self.api = self._spawn(
             "api",
             [
@@ -101,6 +111,7 @@ class Stack:
                 "--no-server-header",
                 "--no-proxy-headers",
             ],
+            env,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -114,7 +125,7 @@ class Stack:
             time.sleep(0.1)
         raise RuntimeError("the API did not become ready within 60 s")
 
-    def start_worker(self) -> None:
+    def start_worker(self, env: dict[str, str] | None = None) -> None:
         self.worker = self._spawn(
             "worker",
             [
@@ -131,6 +142,7 @@ class Stack:
                 "--loglevel",
                 "info",
             ],
+            env,
         )
 
     def stop_api(self) -> None:

@@ -116,13 +116,14 @@ def refuse_to_start_without_keys(settings: Settings) -> None:
     """Exit with one line (no traceback from the server's factory call) when the JWT key is
     missing outside development: every login would fail, or worse, each process would sign
     with its own key."""
-    from domain.adapters.mfa_wiring import keyring_from_settings
+    from domain.adapters.mfa_wiring import keyring_from_settings, webhook_keyring_from_settings
     from domain.tokens import token_keys
 
     try:
         token_keys(settings)
         if settings.totp_encryption_key or settings.environment != "development":
             keyring_from_settings(settings)  # the TOTP key of MFA: the same rule
+            webhook_keyring_from_settings(settings)  # and the key of webhook secrets
     except SettingsError as error:
         raise SystemExit(f"rota: bad setting: {error}") from None
 

@@ -22,6 +22,7 @@ from domain.adapters.celery_config import broker_url
 from domain.adapters.celery_queue import CeleryJobQueue, make_producer_app
 from domain.adapters.db.engine import make_engine, ping
 from domain.adapters.db.uow import sql_uow_factory
+from domain.adapters.mfa_wiring import webhook_keyring_from_settings
 from domain.adapters.rate_limit_redis import RedisRateLimitStore
 from domain.adapters.redis_cache import CACHE_RETRIES, RedisResultCache
 from domain.adapters.secrets_wiring import attach_database_credentials
@@ -78,7 +79,9 @@ def build_container(settings: Settings) -> Container:
     return Container(
         settings=settings,
         engine=engine,
-        uow_factory=sql_uow_factory(engine),
+        uow_factory=sql_uow_factory(
+            engine, webhook_keyring=webhook_keyring_from_settings(settings)
+        ),
         cache=RedisResultCache(client),
         queue=CeleryJobQueue(make_producer_app(settings)),
         redis=client,

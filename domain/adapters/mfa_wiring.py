@@ -38,6 +38,25 @@ def keyring_from_settings(settings: Settings) -> Keyring:
         raise SettingsError(f"ROTA_TOTP_ENCRYPTION_KEY: {exc}") from None
 
 
+def webhook_keyring_from_settings(settings: Settings) -> Keyring | None:
+    """The keyring that encrypts webhook signing secrets (ROTA_WEBHOOK_ENCRYPTION_KEY, or
+    Vault's secret/rota/webhooks). Unset: development stores them as they are (and says so);
+    any other environment refuses to start."""
+    spec = settings.webhook_encryption_key
+    if not spec:
+        if settings.environment != "development":
+            raise SettingsError(
+                "ROTA_WEBHOOK_ENCRYPTION_KEY is not set (base64 of 32 random bytes, as the TOTP "
+                "key)"
+            )
+        log.warning("ROTA_WEBHOOK_ENCRYPTION_KEY is not set: webhook secrets are stored in clear")
+        return None
+    try:
+        return Keyring.from_spec(spec)
+    except InvalidKeySpec as exc:
+        raise SettingsError(f"ROTA_WEBHOOK_ENCRYPTION_KEY: {exc}") from None
+
+
 def mailer_from_settings(settings: Settings) -> Mailer:
     """SMTP when ROTA_SMTP_HOST is set, else the file outbox under data_dir/mail."""
     if not settings.smtp_host:

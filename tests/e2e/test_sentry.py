@@ -183,6 +183,7 @@ def test_an_api_500_reaches_sentry_tagged_and_scrubbed(sink, private_database, r
         # Outside development the API refuses to start without its JWT and TOTP keys.
         ROTA_JWT_SECRET="e2e-" + "s" * 40,
         ROTA_TOTP_ENCRYPTION_KEY=base64.b64encode(b"k" * 32).decode(),
+        ROTA_WEBHOOK_ENCRYPTION_KEY=base64.b64encode(b"w" * 32).decode(),
     )
     key = stack.api_key("sentry-e2e")
     request_id = f"sentry-e2e-{uuid.uuid4().hex[:12]}"
@@ -240,7 +241,13 @@ def test_a_failing_task_reaches_sentry_through_the_celery_integration(
         postgres_url,
         redis_url,
         log,
-        {"SENTRY_DSN": sink.dsn, "ROTA_ENVIRONMENT": ENVIRONMENT, "ROTA_LOG_FORMAT": "json"},
+        {
+            "SENTRY_DSN": sink.dsn,
+            "ROTA_ENVIRONMENT": ENVIRONMENT,
+            "ROTA_LOG_FORMAT": "json",
+            # Outside development a worker refuses to start without its webhook key.
+            "ROTA_WEBHOOK_ENCRYPTION_KEY": base64.b64encode(b"w" * 32).decode(),
+        },
     )
     producer = make_producer_app(Settings(redis_url=redis_url))
     try:

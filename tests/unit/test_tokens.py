@@ -155,3 +155,46 @@ def test_without_a_secret_any_other_environment_refuses_with_one_line():
 
     assert "ROTA_JWT_SECRET" in str(error.value)
     assert "\n" not in str(error.value)
+
+
+# --- key rings (rotation, issue 6) -----------------------------------------------------------
+
+RING_OLD = "k1:" + "a" * 40
+RING_NEW = "k2:" + "b" * 40
+
+
+def test_the_first_key_of_a_ring_signs_and_every_listed_key_verifies():
+    old = token_keys(Settings(jwt_secret=RING_OLD))
+    token = access(old)
+    rotated = token_keys(Settings(jwt_secret=f"{RING_NEW},{RING_OLD}"))
+
+    assert jwt.get_unverified_header(access(rotated))["kid"] == "k2"
+    assert verify_access_token(rotated, token, now=at(NOW)) is not None
+    assert verify_access_token(rotated, access(rotated), now=at(NOW)) is not None
+
+
+def test_a_retired_key_no_longer_verifies_its_tokens():
+    token = access(token_keys(Settings(jwt_secret=RING_OLD)))
+    retired = token_keys(Settings(jwt_secret=RING_NEW))
+
+    assert verify_access_token(retired, token, now=at(NOW)) is None
+
+
+def test_a_token_naming_a_known_kid_but_signed_by_another_key_is_refused():
+    ring = token_keys(Settings(jwt_secret=f"{RING_NEW},{RING_OLD}"))
+    impostor = token_keys(Settings(jwt_secret="k1:" + "z" * 40))
+
+    assert verify_access_token(ring, access(impostor), now=at(NOW)) is None
+
+
+@pytest.mark.parametrize(
+    ("ring", "message"),
+    [
+        ("k1:short", r"32\+ characters"),
+        (f"k1:{'a' * 40},k1:{'b' * 40}", "used once"),
+        (f"bad-id:{'a' * 40}", "letters and digits"),
+    ],
+)
+def test_a_bad_key_ring_is_refused_naming_the_problem(ring, message):
+    with pytest.raises(SettingsError, match=message):
+        token_keys(Settings(jwt_secret=ring))

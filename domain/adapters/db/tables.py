@@ -172,7 +172,7 @@ webhooks = sa.Table(
     sa.Column("url", sa.String(2048), nullable=False),
     sa.Column("events", json_type(), nullable=False),
     # In clear, because it signs every attempt (domain/adapters/db/webhooks.py says why).
-    sa.Column("secret", sa.String(128), nullable=False),
+    sa.Column("secret", sa.Text, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
 )
 

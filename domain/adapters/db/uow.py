@@ -21,6 +21,7 @@ from domain.adapters.db.outbox import SqlOutbox
 from domain.adapters.db.tenants import SqlApiKeys, SqlTenants
 from domain.adapters.db.users import SqlAudit, SqlRefreshTokens, SqlUsers
 from domain.adapters.db.webhooks import SqlDeliveries, SqlWebhooks
+from domain.mfa.keyring import Keyring
 from domain.ports import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -47,9 +48,12 @@ class SqlUnitOfWork:
     audit: SqlAudit
     mfa: SqlMfa
 
-    def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
+    def __init__(
+        self, engine: Engine, *, read_only: bool = False, webhook_keyring: Keyring | None = None
+    ) -> None:
         self._engine = engine
         self._read_only = read_only
+        self._webhook_keyring = webhook_keyring
         self._conn: Connection | None = None
 
     def __enter__(self) -> Self:
@@ -72,7 +76,7 @@ class SqlUnitOfWork:
         self.assignments = SqlAssignments(conn)
         self.outbox = SqlOutbox(conn)
         self.idempotency = SqlIdempotencyKeys(conn)
-        self.webhooks = SqlWebhooks(conn)
+        self.webhooks = SqlWebhooks(conn, self._webhook_keyring)
         self.deliveries = SqlDeliveries(conn)
         self.users = SqlUsers(conn)
         self.refresh_tokens = SqlRefreshTokens(conn)
@@ -121,10 +125,11 @@ def _raise_translated(failure: Exception) -> None:
     raise failure
 
 
-def sql_uow_factory(engine: Engine) -> UnitOfWorkFactory:
-    """A factory of units of work on `engine`, for the services."""
+def sql_uow_factory(engine: Engine, *, webhook_keyring: Keyring | None = None) -> UnitOfWorkFactory:
+    """A factory of units of work on `engine`, for the services; `webhook_keyring` encrypts
+    webhook signing secrets at rest (None: stored as they are)."""
 
     def factory(*, read_only: bool = False) -> SqlUnitOfWork:
-        return SqlUnitOfWork(engine, read_only=read_only)
+        return SqlUnitOfWork(engine, read_only=read_only, webhook_keyring=webhook_keyring)
 
     return factory

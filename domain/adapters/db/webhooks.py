@@ -1,9 +1,10 @@
 """Webhooks and their deliveries in SQL (domain.webhook_ports repositories).
 
-The signing secret is stored as it is, not hashed like API keys: it must be read back to sign
-every attempt. It is not encrypted either (yet): an envelope key from Vault/OpenBao comes with
-key management, and until then whoever can read the database can forge this tenant's webhooks
-(and already reads every roster). Listings never return it.
+The signing secret is not hashed like API keys: it must be read back to sign every attempt. With
+a keyring (ROTA_WEBHOOK_ENCRYPTION_KEY, or Vault's secret/rota/webhooks) it is stored encrypted
+with AES-256-GCM bound to the webhook's id, so a database dump alone cannot forge a tenant's
+webhooks; a secret stored in clear (development without a key, or before encryption) starts
+with `whsec_` and is read as it is. Listings never return it.
 
 Attempts are claimed with one guarded UPDATE each; the sweep's "next due" claim locks its row
 with FOR UPDATE SKIP LOCKED on PostgreSQL, so sweeps in several workers take different rows.
@@ -22,16 +23,18 @@ from sqlalchemy.engine import Connection, Row
 
 from domain.adapters.db.tables import webhook_deliveries as deliveries
 from domain.adapters.db.tables import webhooks
+from domain.mfa.keyring import Keyring, SecretUnreadable
 from domain.webhook_ports import DeliveryCursor
-from domain.webhooks import Delivery, DeliveryStatus, Webhook, WebhookEvent
+from domain.webhooks import SECRET_PREFIX, Delivery, DeliveryStatus, Webhook, WebhookEvent
 
 _events = msgspec.json.Decoder(list[WebhookEvent])
 _PENDING = DeliveryStatus.PENDING.value
 
 
 class SqlWebhooks:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, keyring: Keyring | None = None) -> None:
         self._conn = conn
+        self._keyring = keyring
 
     def add(self, webhook: Webhook) -> None:
         self._conn.execute(
@@ -40,7 +43,7 @@ class SqlWebhooks:
                 tenant_id=webhook.tenant_id,
                 url=webhook.url,
                 events=[e.value for e in webhook.events],
-                secret=webhook.secret,
+                secret=seal(self._keyring, webhook.id, webhook.secret),
                 created_at=webhook.created_at,
             )
         )
@@ -50,7 +53,7 @@ class SqlWebhooks:
         if tenant_id is not None:
             query = query.where(webhooks.c.tenant_id == tenant_id)
         row = self._conn.execute(query).first()
-        return None if row is None else _webhook(row)
+        return None if row is None else _webhook(row, self._keyring)
 
     def list(self, tenant_id: uuid.UUID) -> list[Webhook]:
         query = (
@@ -58,7 +61,7 @@ class SqlWebhooks:
             .where(webhooks.c.tenant_id == tenant_id)
             .order_by(webhooks.c.created_at, webhooks.c.id)
         )
-        return [_webhook(row) for row in self._conn.execute(query)]
+        return [_webhook(row, self._keyring) for row in self._conn.execute(query)]
 
     def count(self, tenant_id: uuid.UUID) -> int:
         query = sa.select(sa.func.count()).where(webhooks.c.tenant_id == tenant_id)
@@ -197,13 +200,30 @@ def _select_webhooks() -> sa.Select[Any]:
     )
 
 
-def _webhook(row: Row) -> Webhook:
+def seal(keyring: Keyring | None, webhook_id: uuid.UUID, secret: str) -> str:
+    """The stored form of a secret: encrypted when there is a keyring, else as it is."""
+    if keyring is None:
+        return secret
+    return keyring.encrypt(secret, context=f"webhook:{webhook_id}")
+
+
+def unseal(keyring: Keyring | None, webhook_id: uuid.UUID, stored: str) -> str:
+    """The secret back; SecretUnreadable when it is encrypted and no key of the keyring
+    opens it (a key retired too early, or a tampered row)."""
+    if stored.startswith(SECRET_PREFIX):
+        return stored
+    if keyring is None:
+        raise SecretUnreadable("the webhook secret is encrypted and no key is configured")
+    return keyring.decrypt(stored, context=f"webhook:{webhook_id}")
+
+
+def _webhook(row: Row, keyring: Keyring | None) -> Webhook:
     return Webhook(
         id=row.id,
         tenant_id=row.tenant_id,
         url=row.url,
         events=_events.decode(row.events),
-        secret=row.secret,
+        secret=unseal(keyring, row.id, row.secret),
         created_at=row.created_at,
     )
 

@@ -1,0 +1,13 @@
+# rota-api: written by `rota admin vault-bootstrap` (docs/vault.md).
+path "secret/data/rota/jwt" { capabilities = ["read"] }
+path "secret/data/rota/totp" { capabilities = ["read"] }
+path "secret/data/rota/webhooks" { capabilities = ["read"] }
+path "secret/data/rota/sentry" { capabilities = ["read"] }
+path "secret/data/rota/smtp" { capabilities = ["read"] }
+path "database/creds/rota-app" { capabilities = ["read"] }
+
+# Keep the token and the leases this process holds alive.
+path "auth/token/renew-self" { capabilities = ["update"] }
+path "auth/token/lookup-self" { capabilities = ["read"] }
+path "sys/leases/renew" { capabilities = ["update"] }
+path "sys/leases/revoke" { capabilities = ["update"] }

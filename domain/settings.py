@@ -113,7 +113,7 @@ class Settings:
 
     # --- secrets (issue 6) ----------------------------------------------------------------
     # "env": secrets come from the variables above (embedded default, tests). "vault": from
-    # Vault/OpenBao KV v2, and database users from its database engine (docs/vault.md).
+    # Vault/OpenBao KV v2, and database users from its database engine (ops/vault/README.md).
     secrets_backend: str = "env"
     vault_addr: str | None = None
     # Dev/CI: a token. Production: AppRole (role id + secret id), renewed before expiry.

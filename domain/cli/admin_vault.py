@@ -1,4 +1,4 @@
-"""`rota admin vault-bootstrap | vault-policies | vault-rotate-root` (docs/vault.md).
+"""`rota admin vault-bootstrap | vault-policies | vault-rotate-root` (ops/vault/README.md).
 
 They talk to Vault with an operator's token (VAULT_ADDR, VAULT_TOKEN), never with a
 process's AppRole: preparing Vault and rotating its root credential are admin acts.

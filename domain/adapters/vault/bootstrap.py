@@ -1,6 +1,6 @@
 """`rota admin vault-bootstrap`: prepare a Vault/OpenBao server and a PostgreSQL database for
 Rota. Idempotent: run it again and it changes nothing that is already right, and it never
-overwrites a secret that exists (rotating keys is an operator's decision, docs/vault.md).
+overwrites a secret that exists (rotating keys is an operator's decision, ops/vault/README.md).
 
 In PostgreSQL it creates two group roles that own nothing but privileges:
 - `<owner>` (NOLOGIN) owns the schema's tables; the migrate role's users act as it, so

@@ -12,7 +12,7 @@ from domain.secrets import SecretName, SecretsUnavailable
 log = logging.getLogger(__name__)
 
 # Secrets are read again after this long, so a process that lives for days picks up a key
-# added in Vault without a restart of its reader (what uses them: docs/vault.md).
+# added in Vault without a restart of its reader (what uses them: ops/vault/README.md).
 CACHE_SECONDS = 300.0
 
 

@@ -48,7 +48,7 @@ path "sys/leases/revoke" { capabilities = ["update"] }
 def policy(name: str, layout: Layout) -> str:
     """The HCL of policy `name` (a key of POLICIES)."""
     secrets, db = POLICIES[name]
-    lines = [f"# {name}: written by `rota admin vault-bootstrap` (docs/vault.md)."]
+    lines = [f"# {name}: written by `rota admin vault-bootstrap` (ops/vault/README.md)."]
     for secret in secrets:
         lines.append(f'path "{layout.kv_data(secret)}" {{ capabilities = ["read"] }}')
     if db is not None:

@@ -1,4 +1,4 @@
-# rota-api: written by `rota admin vault-bootstrap` (docs/vault.md).
+# rota-api: written by `rota admin vault-bootstrap` (ops/vault/README.md).
 path "secret/data/rota/jwt" { capabilities = ["read"] }
 path "secret/data/rota/totp" { capabilities = ["read"] }
 path "secret/data/rota/webhooks" { capabilities = ["read"] }

@@ -1,4 +1,4 @@
-# rota-flower: written by `rota admin vault-bootstrap` (docs/vault.md).
+# rota-flower: written by `rota admin vault-bootstrap` (ops/vault/README.md).
 path "secret/data/rota/flower" { capabilities = ["read"] }
 
 # Keep the token and the leases this process holds alive.

@@ -1,4 +1,4 @@
-# rota-migrate: written by `rota admin vault-bootstrap` (docs/vault.md).
+# rota-migrate: written by `rota admin vault-bootstrap` (ops/vault/README.md).
 path "database/creds/rota-migrate" { capabilities = ["read"] }
 
 # Keep the token and the leases this process holds alive.

@@ -1,4 +1,4 @@
-# rota-worker: written by `rota admin vault-bootstrap` (docs/vault.md).
+# rota-worker: written by `rota admin vault-bootstrap` (ops/vault/README.md).
 path "secret/data/rota/webhooks" { capabilities = ["read"] }
 path "secret/data/rota/sentry" { capabilities = ["read"] }
 path "database/creds/rota-app" { capabilities = ["read"] }

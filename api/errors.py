@@ -178,7 +178,11 @@ class ProblemMapper:
             detail = f"the request body is larger than {self.max_body_bytes} bytes"
         headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() in _KEPT_HEADERS}
         errors = _parameter_issues(exc) if isinstance(exc, ValidationException) else None
-        if errors:
+        if errors and any(e.path.startswith("body") for e in errors):
+            # Well-formed JSON that does not fit the schema (an unknown field, a wrong type, a
+            # value out of range): 422, as for problems; malformed JSON stays a 400.
+            status, code, detail = 422, "VALIDATION_FAILED", "the request body is invalid"
+        elif errors:
             detail = "invalid request parameters"
         return problem_response(request_id, status, code, detail, errors=errors, headers=headers)
 

@@ -85,22 +85,36 @@ def test_json_in_another_charset_is_415(api):
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("body", "status", "code"),
     [
-        '{"url": ' + "[" * 50_000 + "]" * 50_000 + "}",
-        '{"url": "https://example.com", "events": ["job.failed"], "x": NaN}',
-        '{"url": "https://example.com/\\ud800", "events": ["job.failed"]}',
-        '{"url": "https://example.com", "events": ["job.failed"], "tenant_id": "x"}',
+        ('{"url": ' + "[" * 50_000 + "]" * 50_000 + "}", 400, "INVALID_REQUEST"),
+        # Not JSON at all (JSON has no NaN) and not UTF-8 text: malformed, 400.
+        (
+            '{"url": "https://example.com", "events": ["job.failed"], "x": NaN}',
+            400,
+            "INVALID_REQUEST",
+        ),
+        (
+            '{"url": "https://example.com/\\ud800", "events": ["job.failed"]}',
+            400,
+            "INVALID_REQUEST",
+        ),
+        # Well-formed JSON that breaks the schema: 422.
+        (
+            '{"url": "https://example.com", "events": ["job.failed"], "tenant_id": "x"}',
+            422,
+            "VALIDATION_FAILED",
+        ),
     ],
     ids=["deep", "nan", "lone-surrogate", "unknown-field"],
 )
-def test_hostile_webhook_bodies_are_400_not_500(api, body):
+def test_hostile_webhook_bodies_are_4xx_not_500(api, body, status, code):
     response = api.client.post(
         "/v1/webhooks",
         content=body.encode(),
         headers={**api.auth(api.key_a), "Content-Type": "application/json"},
     )
-    assert_problem(response, 400, "INVALID_REQUEST")
+    assert_problem(response, status, code)
 
 
 # --- the body size cap -----------------------------------------------------------------------

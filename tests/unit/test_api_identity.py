@@ -96,10 +96,10 @@ def test_a_user_with_mfa_gets_an_mfa_token_that_opens_nothing(api):
     "body",
     [{"email": "a@b.c"}, {"email": "a@b.c", "password": "x", "tenant_id": "t"}, [], "x"],
 )
-def test_a_malformed_login_is_a_400(api, body):
+def test_a_login_body_that_breaks_the_schema_is_a_422(api, body):
     response = api.client.post("/v1/auth/login", json=body)
 
-    assert_problem(response, 400, "INVALID_REQUEST")
+    assert_problem(response, 422, "VALIDATION_FAILED")
 
 
 # --- access tokens ----------------------------------------------------------------------------

@@ -280,4 +280,13 @@ def test_outside_development_the_api_refuses_to_start_without_a_totp_key():
     good = Settings(
         jwt_secret="j" * 64, environment="production", totp_encryption_key=b64encode(key).decode()
     )
-    refuse_to_start_without_keys(good)  # no exit
+    with pytest.raises(SystemExit) as exit_:
+        refuse_to_start_without_keys(good)  # the webhook key is missing now
+    assert "ROTA_WEBHOOK_ENCRYPTION_KEY" in str(exit_.value.code)
+    complete = Settings(
+        jwt_secret="j" * 64,
+        environment="production",
+        totp_encryption_key=b64encode(key).decode(),
+        webhook_encryption_key=b64encode(key).decode(),
+    )
+    refuse_to_start_without_keys(complete)  # no exit

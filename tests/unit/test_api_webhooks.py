@@ -102,8 +102,8 @@ def test_the_allow_list_opens_a_private_range(api):
         {"url": ""},
     ],
 )
-def test_a_malformed_body_is_a_400_and_nothing_is_stored(api, body):
-    assert_problem(register(api, body), 400, "INVALID_REQUEST")
+def test_a_body_that_breaks_the_schema_is_a_422_and_nothing_is_stored(api, body):
+    assert_problem(register(api, body), 422, "VALIDATION_FAILED")
     assert api.store.webhooks == {}
 
 

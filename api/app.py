@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.logging import LoggingConfig
 from litestar.middleware import DefineMiddleware
 
@@ -63,7 +63,12 @@ def create_app(deps: ApiDeps | None = None) -> Litestar:
     )
     return Litestar(
         route_handlers=[
-            JobController,
+            # Problems are the one kind of body allowed to be large.
+            Router(
+                "/",
+                route_handlers=[JobController],
+                request_max_body_size=deps.settings.max_problem_bytes,
+            ),
             WebhookController,
             HealthController,
             AuthController,
@@ -84,7 +89,7 @@ def create_app(deps: ApiDeps | None = None) -> Litestar:
             ),
             DefineMiddleware(RateLimitMiddleware, limiter=deps.rate_limiter),
         ],
-        exception_handlers={Exception: ProblemMapper(deps.settings.max_body_bytes)},
+        exception_handlers={Exception: ProblemMapper()},
         before_send=[set_response_headers],
         request_max_body_size=deps.settings.max_body_bytes,
         cors_config=cors_config(deps.settings),

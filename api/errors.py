@@ -121,9 +121,6 @@ def problem_response(
 class ProblemMapper:
     """The app's exception handler: any exception -> problem+json response."""
 
-    def __init__(self, max_body_bytes: int) -> None:
-        self.max_body_bytes = max_body_bytes
-
     def __call__(self, request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
         request_id = request_id_of(request.scope)
         if isinstance(exc, ProblemInvalid):
@@ -144,7 +141,7 @@ class ProblemMapper:
         if isinstance(exc, RotaError) and (status := _domain_status(exc)):
             return self._domain(request, request_id, exc, status)
         if isinstance(exc, HTTPException) and exc.status_code < 500:
-            return self._http(request_id, exc)
+            return self._http(request, request_id, exc)
         if _too_deep(exc):
             return problem_response(
                 request_id, 400, "INVALID_REQUEST", "the JSON body is nested too deeply"
@@ -171,11 +168,16 @@ class ProblemMapper:
             )
         return problem_response(request_id, status, exc.code, exc.detail, headers=headers)
 
-    def _http(self, request_id: str, exc: HTTPException) -> Response[bytes]:
+    @staticmethod
+    def _http(
+        request: Request[Any, Any, Any], request_id: str, exc: HTTPException
+    ) -> Response[bytes]:
         status = exc.status_code
         code, detail = _HTTP_ERRORS.get(status, ("INVALID_REQUEST", HTTPStatus(status).phrase))
         if status == 413:
-            detail = f"the request body is larger than {self.max_body_bytes} bytes"
+            # The cap of this route (problems may be larger than other bodies).
+            limit = request.route_handler.resolve_request_max_body_size()
+            detail = f"the request body is larger than {limit} bytes"
         headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() in _KEPT_HEADERS}
         errors = _parameter_issues(exc) if isinstance(exc, ValidationException) else None
         if errors and any(e.path.startswith("body") for e in errors):

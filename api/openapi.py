@@ -52,6 +52,13 @@ def openapi_config() -> OpenAPIConfig:
     )
 
 
+# Every route whose JSON body Litestar decodes into a Struct (api/errors.py maps its refusal).
+BODY_INVALID = {
+    422: "VALIDATION_FAILED: well-formed JSON that breaks the body's schema (an unknown field, "
+    "a wrong type, a missing field); `errors` names each as `body.<field>`."
+}
+
+
 def problem_responses(descriptions: dict[int, str]) -> dict[int, ResponseSpec]:
     """The error responses of a handler, each a problem document; descriptions name codes."""
     return {

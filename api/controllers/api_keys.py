@@ -24,7 +24,7 @@ from api.identity_schemas import (
     api_key_view,
     created_key_view,
 )
-from api.openapi import API_KEY_SECURITY, problem_responses
+from api.openapi import API_KEY_SECURITY, BODY_INVALID, problem_responses
 from domain.errors import NotFound
 from domain.mfa.policy import Proof
 from domain.services import api_keys as service
@@ -66,6 +66,7 @@ class ApiKeyController(Controller):
                 **_AUTH,
                 400: "INVALID_REQUEST: a malformed body; INVALID_KEY_NAME: a name with "
                 "control characters; MFA_FACTOR_REQUIRED: a user with MFA gave no fresh code.",
+                **BODY_INVALID,
                 429: "ACCOUNT_LOCKED: too many failed codes for this account.",
                 415: "UNSUPPORTED_MEDIA_TYPE: the body is not `application/json`.",
             }

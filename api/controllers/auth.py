@@ -25,12 +25,13 @@ from api.identity_schemas import (
     challenge_view,
     token_view,
 )
-from api.openapi import problem_responses
+from api.openapi import BODY_INVALID, problem_responses
 from domain.services import identity as service
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _COMMON = {
     400: "INVALID_REQUEST: a malformed body.",
+    **BODY_INVALID,
     415: "UNSUPPORTED_MEDIA_TYPE: the body is not `application/json`.",
     429: "RATE_LIMITED: too many attempts from this address or for this account.",
     500: "INTERNAL_ERROR: an unexpected failure; it is logged under the correlation_id.",

@@ -38,7 +38,7 @@ from api.mfa_schemas import (
     VerifyRequest,
     enrollment_view,
 )
-from api.openapi import problem_responses
+from api.openapi import BODY_INVALID, problem_responses
 from domain.services import mfa as service
 from domain.services.mfa_email import send_email_code
 from domain.tenancy import Principal
@@ -46,6 +46,7 @@ from domain.tokens import verify_access_token, verify_mfa_token
 
 _COMMON = {
     400: "INVALID_REQUEST / MFA_FACTOR_REQUIRED: a malformed body, or not exactly one factor.",
+    **BODY_INVALID,
     415: "UNSUPPORTED_MEDIA_TYPE: the body is not `application/json`.",
     429: "RATE_LIMITED / ACCOUNT_LOCKED: too many attempts; see Retry-After.",
     500: "INTERNAL_ERROR: an unexpected failure; it is logged under the correlation_id.",

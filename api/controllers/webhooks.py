@@ -16,7 +16,7 @@ from litestar.params import JSONBody, Parameter
 from api.content_type import require_json
 from api.deps import Caller, Deps
 from api.guards import admin_only
-from api.openapi import API_KEY_SECURITY, problem_responses
+from api.openapi import API_KEY_SECURITY, BODY_INVALID, problem_responses
 from api.webhook_schemas import (
     WEBHOOKS_PATH,
     CreatedWebhookView,
@@ -84,6 +84,7 @@ class WebhookController(Controller):
                 "URL without credentials; WEBHOOK_URL_FORBIDDEN: the host resolves to a "
                 "non-public address; WEBHOOK_URL_UNRESOLVABLE: the host does not resolve; "
                 "INVALID_WEBHOOK_EVENTS: an unknown or empty list of events.",
+                **BODY_INVALID,
                 409: "WEBHOOK_LIMIT_REACHED: the tenant has the most webhooks allowed.",
                 415: "UNSUPPORTED_MEDIA_TYPE: the body is not `application/json`.",
             }

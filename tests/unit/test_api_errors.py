@@ -128,7 +128,7 @@ def test_a_wrong_method_is_405_method_not_allowed_with_the_allowed_ones(api):
 
 def test_a_body_over_the_limit_is_413_payload_too_large():
     assert len(SAMPLE) > 2048
-    with ApiHarness(settings=Settings(max_body_bytes=2048)) as api:
+    with ApiHarness(settings=Settings(max_body_bytes=2048, max_problem_bytes=2048)) as api:
         response = api.submit()
 
         assert_problem(response, 413, "PAYLOAD_TOO_LARGE")
@@ -139,7 +139,7 @@ def test_a_streamed_body_over_the_limit_is_413_too(api):
     def chunks() -> Iterator[bytes]:
         yield from (SAMPLE[i : i + 1000] for i in range(0, len(SAMPLE), 1000))
 
-    with ApiHarness(settings=Settings(max_body_bytes=2048)) as small:
+    with ApiHarness(settings=Settings(max_body_bytes=2048, max_problem_bytes=2048)) as small:
         response = small.client.post(  # no Content-Length: the limit is applied while reading
             "/v1/jobs",
             content=chunks(),

@@ -124,8 +124,35 @@ LIMIT = 4096
 
 @pytest.fixture(scope="module")
 def small():
-    with ApiHarness(settings=Settings(max_body_bytes=LIMIT)) as harness:
+    with ApiHarness(settings=Settings(max_body_bytes=LIMIT, max_problem_bytes=LIMIT)) as harness:
         yield harness
+
+
+@pytest.fixture(scope="module")
+def small_except_problems():
+    settings = Settings(max_body_bytes=LIMIT, max_problem_bytes=len(SAMPLE) + LIMIT)
+    with ApiHarness(settings=settings) as harness:
+        yield harness
+
+
+def test_a_problem_may_be_larger_than_other_bodies(small_except_problems):
+    assert len(SAMPLE) > LIMIT  # the sample problem is over the general cap
+
+    response = small_except_problems.submit(SAMPLE)
+
+    assert response.status_code == 202, response.text
+
+
+def test_other_routes_keep_the_general_cap(small_except_problems):
+    api = small_except_problems
+    body = b'{"url": "https://example.com", "events": ["job.failed"]}' + b" " * LIMIT
+    response = api.client.post(
+        "/v1/webhooks",
+        content=body,
+        headers={**api.auth(api.key_a), "Content-Type": "application/json"},
+    )
+    problem = assert_problem(response, 413, "PAYLOAD_TOO_LARGE")
+    assert str(LIMIT) in problem["detail"]
 
 
 def test_an_announced_oversized_body_is_413(small):

@@ -20,6 +20,7 @@ from api.controllers.audit import AuditController
 from api.controllers.auth import AuthController
 from api.controllers.health import HealthController
 from api.controllers.jobs import JobController
+from api.controllers.metrics import MetricsController
 from api.controllers.mfa import MfaController
 from api.controllers.webhooks import WebhookController
 from api.cors import cors_config
@@ -71,6 +72,7 @@ def create_app(deps: ApiDeps | None = None) -> Litestar:
             ),
             WebhookController,
             HealthController,
+            MetricsController,
             AuthController,
             ApiKeyController,
             AuditController,

@@ -73,3 +73,6 @@ class MfaRepository(Protocol):
         guarded UPDATE); False when there is none."""
 
     def enrollment(self, tenant_id: uuid.UUID) -> EnrollmentCount: ...
+
+    def enrollment_by_tenant(self) -> dict[str, EnrollmentCount]:
+        """Tenant name -> its enrolment, for every tenant with people (the metric)."""

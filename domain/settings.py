@@ -103,6 +103,8 @@ class Settings:
     # X-Forwarded-For is believed only when the direct peer is in one of these networks.
     trusted_proxies: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ()
+    # Who may scrape GET /metrics (everyone else gets a 404).
+    metrics_allow_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
 
     # --- webhooks ---------------------------------------------------------------------------
     # CIDRs that webhooks may target although they are private/loopback (SSRF guard), e.g.
@@ -192,6 +194,8 @@ class Settings:
             rate_limit_allow_networks=_networks(env, "ROTA_RATE_LIMIT_ALLOW_NETWORKS"),
             trusted_proxies=_networks(env, "ROTA_TRUSTED_PROXIES"),
             cors_origins=_origins(env, "ROTA_CORS_ORIGINS"),
+            metrics_allow_networks=_networks(env, "ROTA_METRICS_ALLOW_NETWORKS")
+            or ("127.0.0.0/8", "::1/128"),
             webhook_allow_networks=_networks(env, "ROTA_WEBHOOK_ALLOW_NETWORKS"),
             webhook_connect_timeout_seconds=_positive_float(
                 env, "ROTA_WEBHOOK_CONNECT_TIMEOUT", 3.0

@@ -93,6 +93,11 @@ class FakeMfa:
         live = [c for c in self.s.mfa_email_codes if c.expires_at and c.expires_at > when]
         return self._use(live, user_id, code_hashes, when)
 
+    def enrollment_by_tenant(self) -> dict[str, EnrollmentCount]:
+        names = {t.id: t.name for t in self.s.tenants.values()}
+        ids = {u.tenant_id for u in self.s.users.values() if u.role != Role.SERVICE}
+        return {names[i]: self.enrollment(i) for i in ids}
+
     def enrollment(self, tenant_id: uuid.UUID) -> EnrollmentCount:
         people = [
             u for u in self.s.users.values() if u.tenant_id == tenant_id and u.role != Role.SERVICE

@@ -163,6 +163,12 @@ def enrollment(uow_factory: UnitOfWorkFactory, tenant_id: uuid.UUID) -> Enrollme
         return uow.mfa.enrollment(tenant_id)
 
 
+def enrollment_by_tenant(uow_factory: UnitOfWorkFactory) -> dict[str, EnrollmentCount]:
+    """Every tenant's MFA enrolment, by tenant name (the Prometheus metric)."""
+    with uow_factory(read_only=True) as uow:
+        return uow.mfa.enrollment_by_tenant()
+
+
 def _checked(mfa: Mfa, uow: UnitOfWork, user_id: uuid.UUID, proof: Proof) -> User:
     """The user once `proof` is accepted and spent; otherwise the failure is counted, audited
     and committed, and Unauthorized MFA_CODE_INVALID raised."""

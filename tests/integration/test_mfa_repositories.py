@@ -140,6 +140,27 @@ def test_enable_disable_and_the_enrollment_count(uow):
     assert (stored.mfa_enabled, stored.totp_secret_encrypted, left) == (False, None, 0)
 
 
+def test_the_enrollment_of_every_tenant_in_one_query(uow):
+    one, two = r.tenant(), r.tenant()
+    with uow() as u:
+        u.tenants.add(one)
+        u.tenants.add(two)
+        u.commit()
+    admin = add_user(uow, Role.ADMIN, tenant_id=one.id)
+    add_user(uow, Role.PLANNER, tenant_id=one.id)
+    add_user(uow, Role.SERVICE, tenant_id=one.id)  # service keys do not count
+    add_user(uow, Role.VIEWER, tenant_id=two.id)
+    with uow() as u:
+        u.mfa.set_totp_secret(admin.id, "v1:k1:secret")
+        u.mfa.enable(admin.id, when=T0, step=7)
+        u.commit()
+    with uow(read_only=True) as u:
+        counts = u.mfa.enrollment_by_tenant()
+    first, second = counts[one.name], counts[two.name]
+    assert (first.users, first.enrolled, first.admins, first.admins_enrolled) == (2, 1, 1, 1)
+    assert (second.users, second.enrolled) == (1, 0)
+
+
 # --- concurrency (PostgreSQL) -------------------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from domain.adapters.db.tables import mfa_backup_codes, mfa_email_codes, users
+from domain.adapters.db.tables import mfa_backup_codes, mfa_email_codes, tenants, users
 from domain.mfa_ports import EnrollmentCount
 from domain.tenancy import Role
 
@@ -133,14 +133,29 @@ class SqlMfa:
         return result.rowcount >= 1
 
     def enrollment(self, tenant_id: uuid.UUID) -> EnrollmentCount:
-        is_admin = users.c.role == Role.ADMIN.value
-        enrolled = users.c.mfa_enabled.is_(True)
         row = self._conn.execute(
-            sa.select(
-                sa.func.count(),
-                sa.func.count().filter(enrolled),
-                sa.func.count().filter(is_admin),
-                sa.func.count().filter(sa.and_(is_admin, enrolled)),
-            ).where(users.c.tenant_id == tenant_id, users.c.role != Role.SERVICE.value)
+            sa.select(*_ENROLLMENT).where(
+                users.c.tenant_id == tenant_id, users.c.role != Role.SERVICE.value
+            )
         ).one()
         return EnrollmentCount(*(int(v) for v in row))
+
+    def enrollment_by_tenant(self) -> dict[str, EnrollmentCount]:
+        rows = self._conn.execute(
+            sa.select(tenants.c.name, *_ENROLLMENT)
+            .join(tenants, tenants.c.id == users.c.tenant_id)
+            .where(users.c.role != Role.SERVICE.value)
+            .group_by(tenants.c.name)
+        )
+        return {row[0]: EnrollmentCount(*(int(v) for v in row[1:])) for row in rows}
+
+
+_IS_ADMIN = users.c.role == Role.ADMIN.value
+_ENROLLED = users.c.mfa_enabled.is_(True)
+# users, enrolled, admins, admins enrolled (EnrollmentCount's order); service keys excluded.
+_ENROLLMENT = (
+    sa.func.count(),
+    sa.func.count().filter(_ENROLLED),
+    sa.func.count().filter(_IS_ADMIN),
+    sa.func.count().filter(sa.and_(_IS_ADMIN, _ENROLLED)),
+)

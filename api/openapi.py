@@ -59,8 +59,20 @@ BODY_INVALID = {
 }
 
 
-def problem_responses(descriptions: dict[int, str]) -> dict[int, ResponseSpec]:
-    """The error responses of a handler, each a problem document; descriptions name codes."""
+# Every route behind the rate limiter (all but the health probes) may answer this.
+RATE_LIMITED = (
+    "RATE_LIMITED: more requests than this principal's (or, for submissions, this tenant's) "
+    "limit; Retry-After and RateLimit-* say when to try again."
+)
+
+
+def problem_responses(
+    descriptions: dict[int, str], *, rate_limited: bool = True
+) -> dict[int, ResponseSpec]:
+    """The error responses of a handler, each a problem document; descriptions name codes.
+    `rate_limited` adds the 429 of the rate limiter unless the route names its own."""
+    if rate_limited and 429 not in descriptions:
+        descriptions = {**descriptions, 429: RATE_LIMITED}
     return {
         status: ResponseSpec(
             data_container=ProblemDetails,

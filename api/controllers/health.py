@@ -34,7 +34,9 @@ class HealthController(Controller):
         operation_id="getReadiness",
         summary="Readiness probe",
         description="Checks the database, Redis and the broker, each within a time bound.",
-        responses=problem_responses({503: "NOT_READY: `checks` names the failing backends."}),
+        responses=problem_responses(
+            {503: "NOT_READY: `checks` names the failing backends."}, rate_limited=False
+        ),
     )
     async def ready(self, readiness: NamedDependency[Readiness]) -> HealthView:
         results = await readiness.run()

@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException, SerializationException, ValidationException
 
 from api.request_id import request_id_of
 from api.schemas import FieldIssue, ProblemDetails
@@ -180,6 +180,19 @@ class ProblemMapper:
             detail = f"the request body is larger than {limit} bytes"
         headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() in _KEPT_HEADERS}
         errors = _parameter_issues(exc) if isinstance(exc, ValidationException) else None
+        if isinstance(exc.__cause__, SerializationException):
+            # A body that is not JSON msgspec accepts (NaN, a lone surrogate, a number out of
+            # range, truncated): 422, as the same body sent as a problem gets.
+            message = str(exc.__cause__)[:MAX_MESSAGE_CHARS]
+            errors = [FieldIssue(path="body", code="MALFORMED_JSON", message=message)]
+            return problem_response(
+                request_id,
+                422,
+                "VALIDATION_FAILED",
+                "the request body is not valid JSON",
+                errors=errors,
+                headers=headers,
+            )
         if errors and any(e.path.startswith("body") for e in errors):
             # Well-formed JSON that does not fit the schema (an unknown field, a wrong type, a
             # value out of range): 422, as for problems; malformed JSON stays a 400.

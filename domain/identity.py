@@ -39,6 +39,14 @@ class User(msgspec.Struct, kw_only=True):
     failed_logins: int = 0
     locked_until: dt.datetime | None = None
 
+    @property
+    def login_marker(self) -> int:
+        """Changes with every completed login. An mfa_token carries the value it was issued
+        under, so it completes at most one login (domain/services/mfa.py)."""
+        if self.last_login_at is None:
+            return 0
+        return int(self.last_login_at.timestamp() * 1_000_000)
+
 
 class RefreshToken(msgspec.Struct, kw_only=True):
     """One link of a rotation chain; all links of one login share `family_id`."""

@@ -132,8 +132,11 @@ def issue_access_token(
     )
 
 
-def issue_mfa_token(keys: TokenKeys, *, user_id: uuid.UUID, now: dt.datetime) -> str:
-    """Proof that the password was right, good only for the second step, for 5 minutes."""
+def issue_mfa_token(
+    keys: TokenKeys, *, user_id: uuid.UUID, now: dt.datetime, login_marker: int = 0
+) -> str:
+    """Proof that the password was right, good only for the second step, for 5 minutes, and
+    only until a login of this user completes (`login_marker`: User.login_marker now)."""
     return _encode(
         keys,
         {
@@ -144,6 +147,7 @@ def issue_mfa_token(keys: TokenKeys, *, user_id: uuid.UUID, now: dt.datetime) ->
             "iat": int(now.timestamp()),
             "exp": int(now.timestamp()) + MFA_TOKEN_SECONDS,
             "jti": uuid.uuid4().hex,
+            "llm": login_marker,
         },
     )
 
@@ -186,10 +190,25 @@ def verify_access_token(
         return None
 
 
-def verify_mfa_token(keys: TokenKeys, token: str, *, now: float | None = None) -> uuid.UUID | None:
-    """The user id an MFA token was issued to, or None."""
+@dataclass(frozen=True)
+class MfaTicket:
+    user_id: uuid.UUID
+    login_marker: int  # the user's login marker when the token was issued
+
+
+def verify_mfa_ticket(keys: TokenKeys, token: str, *, now: float | None = None) -> MfaTicket | None:
+    """Who an MFA token was issued to and under which login marker, or None."""
     claims = _decode(keys, token, keys.mfa_audience, MFA, now)
     try:
-        return uuid.UUID(claims["sub"])
+        marker = claims.get("llm", 0)
+        if not isinstance(marker, int):
+            return None
+        return MfaTicket(uuid.UUID(claims["sub"]), marker)
     except (KeyError, ValueError, TypeError):
         return None
+
+
+def verify_mfa_token(keys: TokenKeys, token: str, *, now: float | None = None) -> uuid.UUID | None:
+    """The user id an MFA token was issued to, or None."""
+    ticket = verify_mfa_ticket(keys, token, now=now)
+    return None if ticket is None else ticket.user_id

@@ -42,7 +42,7 @@ from api.openapi import BODY_INVALID, problem_responses
 from domain.services import mfa as service
 from domain.services.mfa_email import send_email_code
 from domain.tenancy import Principal
-from domain.tokens import verify_access_token, verify_mfa_token
+from domain.tokens import MfaTicket, verify_access_token, verify_mfa_ticket
 
 _COMMON = {
     400: "INVALID_REQUEST / MFA_FACTOR_REQUIRED: a malformed body, or not exactly one factor.",
@@ -64,11 +64,11 @@ _STATE = {409: "MFA_ALREADY_ENABLED / MFA_NOT_ENABLED / MFA_SETUP_REQUIRED."}
 _PUBLIC = {"exclude_from_auth": True}
 
 
-def _mfa_user(deps: Deps, token: str) -> uuid.UUID:
-    user_id = verify_mfa_token(deps.token_keys, token, now=deps.clock().timestamp())
-    if user_id is None:
+def _mfa_ticket(deps: Deps, token: str) -> MfaTicket:
+    ticket = verify_mfa_ticket(deps.token_keys, token, now=deps.clock().timestamp())
+    if ticket is None:
         raise HttpProblem(401, "MFA_TOKEN_INVALID", "the mfa_token is invalid or expired")
-    return user_id
+    return ticket
 
 
 def _bearer_user(deps: Deps, request: Request[Any, Any, Any]) -> uuid.UUID:
@@ -116,8 +116,11 @@ class MfaController(Controller):
         data: JSONBody[EnrollRequest | None] = None,
     ) -> Response[TotpSetupView]:
         token = data.mfa_token if data else None
-        user_id = _mfa_user(deps, token) if token else _bearer_user(deps, request)
-        result = service.setup_totp(deps.mfa, user_id)
+        if token:
+            ticket = _mfa_ticket(deps, token)
+            result = service.setup_totp(deps.mfa, ticket.user_id, login=ticket.login_marker)
+        else:
+            result = service.setup_totp(deps.mfa, _bearer_user(deps, request))
         view = TotpSetupView(
             secret=result.secret, otpauth_uri=result.otpauth_uri, qr_svg=result.qr_svg
         )
@@ -141,10 +144,13 @@ class MfaController(Controller):
     def confirm(
         self, data: JSONBody[ConfirmRequest], deps: Deps, request: Request[Any, Any, Any]
     ) -> Response[EnrolledView]:
-        login = data.mfa_token is not None
-        user_id = _mfa_user(deps, data.mfa_token) if data.mfa_token else _bearer_user(deps, request)
+        if data.mfa_token:
+            ticket = _mfa_ticket(deps, data.mfa_token)
+            user_id, login = ticket.user_id, ticket.login_marker
+        else:
+            user_id, login = _bearer_user(deps, request), None
         deps.rate_limiter.hit_account(f"user:{user_id}", request.scope)
-        done = service.confirm_totp(deps.mfa, user_id, data.code, finish_login=login)
+        done = service.confirm_totp(deps.mfa, user_id, data.code, login=login)
         tokens = token_view(done.tokens) if done.tokens else None
         return Response(
             EnrolledView(backup_codes=done.backup_codes, tokens=tokens), headers=NO_STORE
@@ -165,9 +171,11 @@ class MfaController(Controller):
     def verify(
         self, data: JSONBody[VerifyRequest], deps: Deps, request: Request[Any, Any, Any]
     ) -> Response[TokenView]:
-        user_id = _mfa_user(deps, data.mfa_token)
-        deps.rate_limiter.hit_account(f"user:{user_id}", request.scope)
-        pair = service.verify_login(deps.mfa, user_id, data.proof())
+        ticket = _mfa_ticket(deps, data.mfa_token)
+        deps.rate_limiter.hit_account(f"user:{ticket.user_id}", request.scope)
+        pair = service.verify_login(
+            deps.mfa, ticket.user_id, data.proof(), login=ticket.login_marker
+        )
         return Response(token_view(pair), headers=NO_STORE)
 
     @post(
@@ -192,9 +200,9 @@ class MfaController(Controller):
     def email(
         self, data: JSONBody[EmailRequest], deps: Deps, request: Request[Any, Any, Any]
     ) -> None:
-        user_id = _mfa_user(deps, data.mfa_token)
-        deps.rate_limiter.hit_account(f"user:{user_id}", request.scope)
-        send_email_code(deps.mfa, user_id)
+        ticket = _mfa_ticket(deps, data.mfa_token)
+        deps.rate_limiter.hit_account(f"user:{ticket.user_id}", request.scope)
+        send_email_code(deps.mfa, ticket.user_id, login=ticket.login_marker)
 
     @post(
         "/backup-codes",

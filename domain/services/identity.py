@@ -158,7 +158,7 @@ def login(
                 detail={**detail, "enrollment": True} if enrolling else (detail or None),
             )
             uow.commit()
-            token = issue_mfa_token(keys, user_id=user.id, now=now)
+            token = issue_mfa_token(keys, user_id=user.id, now=now, login_marker=user.login_marker)
             return MfaChallenge(token, enrollment_required=enrolling)
         pair = issue_tokens(uow, user, clock, settings, detail=detail or None)
         uow.commit()

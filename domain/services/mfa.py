@@ -52,11 +52,12 @@ class TotpSetup:
     qr_svg: str
 
 
-def setup_totp(mfa: Mfa, user_id: uuid.UUID) -> TotpSetup:
-    """A new pending secret for the user; MFA is on only once a code confirms it."""
+def setup_totp(mfa: Mfa, user_id: uuid.UUID, *, login: int | None = None) -> TotpSetup:
+    """A new pending secret for the user; MFA is on only once a code confirms it. `login`:
+    the login marker of the caller's mfa_token (None: the caller has an access token)."""
     secret = totp.new_secret()
     with mfa.uow_factory() as uow:
-        user = _user(uow, user_id)
+        user = _user(uow, user_id, login)
         if user.mfa_enabled:
             # Replacing a live secret must go through DELETE /v1/auth/mfa (a fresh check).
             raise Conflict("MFA is already enabled; disable it first", code="MFA_ALREADY_ENABLED")
@@ -72,14 +73,13 @@ class Enrolled:
     tokens: TokenPair | None  # when the enrolment finished a login
 
 
-def confirm_totp(
-    mfa: Mfa, user_id: uuid.UUID, code: str, *, finish_login: bool = False
-) -> Enrolled:
-    """Turn MFA on with a code of the pending secret: the 10 backup codes, and with
-    `finish_login` (an admin who had to enrol to log in) the login's tokens."""
+def confirm_totp(mfa: Mfa, user_id: uuid.UUID, code: str, *, login: int | None = None) -> Enrolled:
+    """Turn MFA on with a code of the pending secret: the 10 backup codes, and with `login`
+    (the marker of the mfa_token of an admin who had to enrol to log in) the login's tokens."""
+    finish_login = login is not None
     backup = codes.new_backup_codes()
     with mfa.uow_factory() as uow:
-        user = _user(uow, user_id)
+        user = _user(uow, user_id, login)
         if user.mfa_enabled:
             raise Conflict("MFA is already enabled", code="MFA_ALREADY_ENABLED")
         if not user.totp_secret_encrypted:
@@ -106,9 +106,11 @@ def confirm_totp(
     return Enrolled(backup, pair)
 
 
-def verify_login(mfa: Mfa, user_id: uuid.UUID, proof: Proof) -> TokenPair:
-    """The second factor of a login (the user is from a valid mfa_token): tokens."""
+def verify_login(mfa: Mfa, user_id: uuid.UUID, proof: Proof, *, login: int) -> TokenPair:
+    """The second factor of a login (the user and `login` marker are from a valid mfa_token,
+    which completes one login at most): tokens."""
     with mfa.uow_factory() as uow:
+        _user(uow, user_id, login)
         user = _checked(mfa, uow, user_id, proof)
         pair = issue_tokens(uow, user, mfa.clock, mfa.settings, method=proof.method or "")
         uow.commit()
@@ -230,11 +232,14 @@ def _fail(uow: UnitOfWork, user: User, now: dt.datetime, kind: AuditKind, detail
     )
 
 
-def _user(uow: UnitOfWork, user_id: uuid.UUID) -> User:
+def _user(uow: UnitOfWork, user_id: uuid.UUID, login: int | None = None) -> User:
     user = uow.users.get(user_id)
     if user is None:
         # The token named a user that was deleted since: as if the token were invalid.
         raise NotFound("no such user", code="USER_NOT_FOUND")
+    if login is not None and login != user.login_marker:
+        # The mfa_token's login has completed (or another has since): it is spent.
+        raise Unauthorized("the mfa_token was already used", code="MFA_TOKEN_INVALID")
     return user
 
 

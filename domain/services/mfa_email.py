@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from domain.errors import Conflict, NotFound, ServiceUnavailable, TooManyAttempts
+from domain.errors import Conflict, NotFound, ServiceUnavailable, TooManyAttempts, Unauthorized
 from domain.mail import MailError, MailMessage
 from domain.mfa import codes
 from domain.services.mfa import Mfa
@@ -20,8 +20,9 @@ def _too_many(retry_after: int) -> TooManyAttempts:
     )
 
 
-def send_email_code(mfa: Mfa, user_id: uuid.UUID) -> None:
-    """Mail a new code to the user's address."""
+def send_email_code(mfa: Mfa, user_id: uuid.UUID, *, login: int) -> None:
+    """Mail a new code to the user's address (`login`: the marker of the caller's mfa_token;
+    a spent token sends nothing)."""
     if mfa.mailer is None:
         raise ServiceUnavailable("no mailer is configured", code="MAIL_UNAVAILABLE")
     code = codes.new_email_code()
@@ -29,6 +30,8 @@ def send_email_code(mfa: Mfa, user_id: uuid.UUID) -> None:
         user = uow.users.get(user_id)
         if user is None:
             raise NotFound("no such user", code="USER_NOT_FOUND")
+        if login != user.login_marker:
+            raise Unauthorized("the mfa_token was already used", code="MFA_TOKEN_INVALID")
         if not user.mfa_enabled:
             raise Conflict("MFA is not enabled for this account", code="MFA_NOT_ENABLED")
         # Without the row lock, two concurrent requests could both count 2 earlier sends and

@@ -203,7 +203,9 @@ def test_two_concurrent_verifications_of_one_code_exactly_one_wins(db_engine):
     def verify() -> None:
         barrier.wait()
         try:
-            outcomes.append(service.verify_login(mfa, user.id, Proof(code=code)))
+            outcomes.append(
+                service.verify_login(mfa, user.id, Proof(code=code), login=user.login_marker)
+            )
         except Unauthorized as error:
             outcomes.append(error.code)
 
@@ -240,7 +242,7 @@ def test_concurrent_email_sends_respect_the_limit_of_three(db_engine):
     def send() -> None:
         barrier.wait()
         try:
-            send_email_code(mfa, user.id)
+            send_email_code(mfa, user.id, login=user.login_marker)
             outcomes.append("sent")
         except TooManyAttempts as error:
             outcomes.append(error.code)

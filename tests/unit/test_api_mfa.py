@@ -103,7 +103,8 @@ def test_verify_with_totp_answers_tokens_once_and_refuses_the_replay(api):
     code = api.code()
 
     first = api.post("/verify", {"mfa_token": mfa_token, "code": code})
-    replay = api.post("/verify", {"mfa_token": mfa_token, "code": code})
+    # The replay comes with a new login's mfa_token (the first token is spent).
+    replay = api.post("/verify", {"mfa_token": api.login()["mfa_token"], "code": code})
 
     assert first.status_code == 200, first.text
     assert first.json().keys() == {"access_token", "refresh_token", "token_type", "expires_in"}
@@ -117,9 +118,23 @@ def test_verify_with_a_backup_code_works_once(api):
     mfa_token = api.login()["mfa_token"]
 
     assert api.post("/verify", {"mfa_token": mfa_token, "backup_code": codes[0]}).status_code == 200
-    again = api.post("/verify", {"mfa_token": mfa_token, "backup_code": codes[0]})
+    again = api.post("/verify", {"mfa_token": api.login()["mfa_token"], "backup_code": codes[0]})
 
     assert_problem(again, 401, "MFA_CODE_INVALID")
+
+
+def test_an_mfa_token_is_spent_once_its_login_completes(api):
+    codes = api.enrol()
+    mfa_token = api.login()["mfa_token"]
+    assert api.post("/verify", {"mfa_token": mfa_token, "backup_code": codes[0]}).status_code == 200
+
+    reused = api.post("/verify", {"mfa_token": mfa_token, "backup_code": codes[1]})
+    mail = api.post("/email", {"mfa_token": mfa_token})
+
+    assert_problem(reused, 401, "MFA_TOKEN_INVALID")
+    assert_problem(mail, 401, "MFA_TOKEN_INVALID")
+    fresh = api.post("/verify", {"mfa_token": api.login()["mfa_token"], "backup_code": codes[1]})
+    assert fresh.status_code == 200  # the unused backup code was not consumed by the refusal
 
 
 def test_verify_with_an_emailed_code(api):

@@ -59,7 +59,10 @@ class World:
         self.clock.now += dt.timedelta(seconds=totp.STEP_SECONDS)
 
     def verify(self, **proof: str) -> TokenPair:
-        return service.verify_login(self.mfa, self.user.id, Proof(**proof))
+        # Each call is the second step of a new login: its mfa_token carries today's marker.
+        return service.verify_login(
+            self.mfa, self.user.id, Proof(**proof), login=self.stored().login_marker
+        )
 
     def kinds(self) -> list[str]:
         return [e.kind for e in self.store.audit]
@@ -190,7 +193,7 @@ def test_exactly_one_factor_is_required(w):
 
     for proof in (Proof(), Proof(code="123456", backup_code="abcde-fghjk")):
         with pytest.raises(InvalidRequest) as error:
-            service.verify_login(w.mfa, w.user.id, proof)
+            service.verify_login(w.mfa, w.user.id, proof, login=w.stored().login_marker)
         assert error.value.code == "MFA_FACTOR_REQUIRED"
 
 
@@ -225,7 +228,7 @@ def mailed_code(w: World) -> str:
 def test_an_emailed_code_is_sent_to_the_user_and_works_once(w):
     w.enrol()
 
-    send_email_code(w.mfa, w.user.id)
+    send_email_code(w.mfa, w.user.id, login=w.stored().login_marker)
     code = mailed_code(w)
 
     assert w.mailer.sent[-1].to == "ann@example.com"
@@ -237,7 +240,7 @@ def test_an_emailed_code_is_sent_to_the_user_and_works_once(w):
 
 def test_an_emailed_code_expires_after_ten_minutes(w):
     w.enrol()
-    send_email_code(w.mfa, w.user.id)
+    send_email_code(w.mfa, w.user.id, login=w.stored().login_marker)
     w.clock.now += dt.timedelta(minutes=10)
 
     with pytest.raises(Unauthorized):
@@ -246,7 +249,7 @@ def test_an_emailed_code_expires_after_ten_minutes(w):
 
 def test_an_emailed_code_works_just_before_it_expires(w):
     w.enrol()
-    send_email_code(w.mfa, w.user.id)
+    send_email_code(w.mfa, w.user.id, login=w.stored().login_marker)
     w.clock.now += dt.timedelta(minutes=9, seconds=59)
 
     w.verify(email_code=mailed_code(w))
@@ -255,16 +258,16 @@ def test_an_emailed_code_works_just_before_it_expires(w):
 def test_three_sends_per_fifteen_minutes_then_429_with_retry_after(w):
     w.enrol()
     for _ in range(3):
-        send_email_code(w.mfa, w.user.id)
+        send_email_code(w.mfa, w.user.id, login=w.stored().login_marker)
 
     with pytest.raises(TooManyAttempts) as error:
-        send_email_code(w.mfa, w.user.id)
+        send_email_code(w.mfa, w.user.id, login=w.stored().login_marker)
 
     assert error.value.code == "MFA_EMAIL_LIMIT"
     assert 0 < error.value.retry_after <= 15 * 60 + 1
     assert len(w.mailer.sent) == 3
     w.clock.now += dt.timedelta(minutes=15)
-    send_email_code(w.mfa, w.user.id)
+    send_email_code(w.mfa, w.user.id, login=w.stored().login_marker)
     assert len(w.mailer.sent) == 4
 
 
@@ -273,7 +276,7 @@ def test_a_mail_failure_is_a_503(w):
     w.mailer.fail = True
 
     with pytest.raises(ServiceUnavailable) as error:
-        send_email_code(w.mfa, w.user.id)
+        send_email_code(w.mfa, w.user.id, login=w.stored().login_marker)
 
     assert error.value.code == "MAIL_UNAVAILABLE"
 
@@ -331,3 +334,20 @@ def test_a_step_up_check_passes_a_user_without_mfa(w):
     service.check_fresh(w.mfa, w.user.id, Proof())
 
     assert not w.stored().mfa_enabled
+
+
+def test_an_mfa_token_completes_one_login_only():
+    w = World()
+    w.enrol()
+    issued_under = w.stored().login_marker  # the marker the login's mfa_token carries
+    service.verify_login(w.mfa, w.user.id, Proof(code=w.code(1)), login=issued_under)
+    w.next_step()
+    w.next_step()
+
+    with pytest.raises(Unauthorized) as error:
+        service.verify_login(w.mfa, w.user.id, Proof(code=w.code()), login=issued_under)
+    assert error.value.code == "MFA_TOKEN_INVALID"
+    with pytest.raises(Unauthorized):
+        send_email_code(w.mfa, w.user.id, login=issued_under)
+    # A new login's token (the current marker) still works.
+    assert w.verify(code=w.code())

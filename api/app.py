@@ -42,6 +42,7 @@ def create_app(deps: ApiDeps | None = None) -> Litestar:
     if deps is None:
         # Imported here so that tests (which pass fakes) never load the real adapters.
         from domain.adapters.container import build_container
+        from domain.adapters.secrets_wiring import API, watch_secrets
         from domain.settings import get_settings
 
         settings = api_settings(get_settings())
@@ -58,6 +59,9 @@ def create_app(deps: ApiDeps | None = None) -> Litestar:
             rate_limiter=RateLimiter(container.rate_limits, container.settings),
         )
         on_shutdown = (container.close,)
+        # With Vault: a key added or retired there reaches this process within the secrets'
+        # TTL (ROTA_VAULT_SECRETS_TTL), without a restart.
+        watch_secrets(get_settings(), API, deps.refresh_secrets)
 
     authenticator = ApiKeyAuthenticator(
         deps.uow_factory, deps.clock, ttl_seconds=deps.auth_cache_seconds
@@ -86,7 +90,7 @@ def create_app(deps: ApiDeps | None = None) -> Litestar:
             DefineMiddleware(
                 ApiKeyAuthMiddleware,
                 authenticator=authenticator,
-                tokens=TokenVerifier(deps.token_keys, deps.clock),
+                tokens=TokenVerifier(lambda: deps.token_keys, deps.clock),
                 exclude="^/schema",
             ),
             DefineMiddleware(RateLimitMiddleware, limiter=deps.rate_limiter),

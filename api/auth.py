@@ -79,12 +79,13 @@ def bearer_token(header: str | None) -> str | None:
 class TokenVerifier:
     """Access tokens (JWT) -> Principal, against the service's clock."""
 
-    def __init__(self, keys: TokenKeys, clock: Clock) -> None:
+    def __init__(self, keys: Callable[[], TokenKeys], clock: Clock) -> None:
+        # A callable: the keys can change while the app runs (a rotation read from Vault).
         self._keys = keys
         self._clock = clock
 
     def verify(self, token: str) -> Principal | None:
-        return verify_access_token(self._keys, token, now=self._clock().timestamp())
+        return verify_access_token(self._keys(), token, now=self._clock().timestamp())
 
 
 def looks_like_jwt(token: str) -> bool:

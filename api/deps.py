@@ -8,7 +8,7 @@ dependency injection), so they never touch `app.state` or the scope.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from litestar import Request
@@ -74,6 +74,14 @@ class ApiDeps:
         self.finished_jobs = TtlCache(
             ttl_seconds=self.finished_job_cache_seconds, max_entries=FINISHED_JOB_CACHE_ENTRIES
         )
+
+    def refresh_secrets(self, settings: Settings) -> None:
+        """New secrets from the backend (a key added or retired in Vault): rebuild what was
+        made from them. Each attribute is replaced whole, so a request sees old or new keys,
+        never a mix; built before any is replaced, so a bad key changes nothing."""
+        keys = token_keys(settings)
+        mfa = replace(self.mfa, keyring=keyring_from_settings(settings), settings=settings)
+        self.settings, self.token_keys, self.mfa = settings, keys, mfa
 
 
 # How handlers ask for them (Litestar injects by parameter name).

@@ -132,6 +132,8 @@ class Settings:
     # The database role this process draws its users from (rota-migrate for `admin migrate`).
     vault_db_role: str = "rota-app"
     vault_migrate_role: str = "rota-migrate"
+    # Secrets are read again from KV this often; a changed key reaches running processes.
+    vault_secrets_ttl_seconds: float = 300.0
     # Key that encrypts webhook signing secrets at rest (same form as the TOTP key).
     webhook_encryption_key: str | None = None
 
@@ -213,6 +215,7 @@ class Settings:
             vault_db_mount=_text(env, "ROTA_VAULT_DB_MOUNT") or "database",
             vault_db_role=_text(env, "ROTA_VAULT_DB_ROLE") or "rota-app",
             vault_migrate_role=_text(env, "ROTA_VAULT_MIGRATE_ROLE") or "rota-migrate",
+            vault_secrets_ttl_seconds=_positive_float(env, "ROTA_VAULT_SECRETS_TTL", 300.0),
             webhook_encryption_key=_secret(env, "ROTA_WEBHOOK_ENCRYPTION_KEY", minimum=32),
             sentry_dsn=_url(env, "SENTRY_DSN", ("http://", "https://")),
             log_format=_choice(env, "ROTA_LOG_FORMAT", ("json", "console"), "json"),

@@ -15,7 +15,7 @@ import contextlib
 import dataclasses
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -63,7 +63,10 @@ def _vault(settings: Settings) -> _Vault:
     if vault is None:
         session = VaultSession(settings)
         secrets = VaultSecrets(
-            session, mount=settings.vault_kv_mount, prefix=settings.vault_kv_prefix
+            session,
+            mount=settings.vault_kv_mount,
+            prefix=settings.vault_kv_prefix,
+            ttl_seconds=settings.vault_secrets_ttl_seconds,
         )
         vault = _vaults[_key(settings)] = _Vault(session, secrets)
     return vault
@@ -82,6 +85,42 @@ def with_secrets(settings: Settings, needs: tuple[SecretName, ...]) -> Settings:
     return dataclasses.replace(settings, **values)
 
 
+def watch_secrets(
+    settings: Settings, needs: tuple[SecretName, ...], on_change: Callable[[Settings], None]
+) -> None:
+    """With Vault, read the secrets in `needs` again every ROTA_VAULT_SECRETS_TTL seconds (in
+    the upkeep thread) and call `on_change` with the new settings when one changed: a key
+    added or retired in Vault reaches this process without a restart. `settings`: as read from
+    the environment. Nothing to watch with the env backend."""
+    if not settings.uses_vault:
+        return
+    last = [with_secrets(settings, needs)]
+
+    def check() -> float:
+        current = with_secrets(settings, needs)  # the KV cache asks Vault once per TTL
+        if current != last[0]:
+            try:
+                on_change(current)
+            except Exception:  # a bad new key: keep the old ones, say so
+                log.exception("new secrets from Vault refused; keeping the previous ones")
+            else:
+                log.info("secrets changed in Vault: applied")
+            last[0] = current
+        return settings.vault_secrets_ttl_seconds
+
+    _upkeep(_vault(settings)).add(check)
+
+
+def _upkeep(vault: _Vault) -> Upkeep:
+    """The vault's upkeep thread (token renewal first), started on first use."""
+    from domain.adapters.vault.leases import Upkeep
+
+    if vault.upkeep is None:
+        vault.upkeep = Upkeep([vault.session.upkeep])
+        vault.upkeep.start()
+    return vault.upkeep
+
+
 def attach_database_credentials(engine: Engine, settings: Settings) -> None:
     """With Vault, make `engine` connect as users of the app role (renewed in the background);
     with the env backend the URL's own user is used and nothing is done."""
@@ -93,7 +132,7 @@ def attach_database_credentials(engine: Engine, settings: Settings) -> None:
 
 
 def _app_leases(settings: Settings) -> LeasedCredentials:
-    from domain.adapters.vault.leases import LeasedCredentials, Upkeep, VaultDatabaseCredentials
+    from domain.adapters.vault.leases import LeasedCredentials, VaultDatabaseCredentials
 
     vault = _vault(settings)
     if vault.leases is None:
@@ -105,8 +144,7 @@ def _app_leases(settings: Settings) -> LeasedCredentials:
         # A new token means the old one's leases die with it: change users now.
         session.on_relogin.append(lambda: leases.replace("new Vault token"))
         vault.leases = leases
-        vault.upkeep = Upkeep([session.upkeep, leases.upkeep])
-        vault.upkeep.start()
+        _upkeep(vault).add(leases.upkeep)
     return vault.leases
 
 

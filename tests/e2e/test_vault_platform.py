@@ -8,12 +8,18 @@ import threading
 import time
 
 import httpx
+import jwt
 import msgspec
 import pytest
 
+from domain.adapters.db.engine import make_engine
+from domain.adapters.db.uow import sql_uow_factory
 from domain.formats.curtois import load_problem_file
+from domain.services.identity import NewUser, create_user
+from domain.settings import Settings
+from domain.tenancy import Role
 from tests.benchmark_data import curtois_instance
-from tests.e2e.stack import Stack
+from tests.e2e.stack import Stack, utc_now
 from tests.vault_support import vaulted_database
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("vault")]
@@ -30,7 +36,14 @@ def stack(vaulted, redis_url, tmp_path_factory):
     # api_key() writes tenants with the admin URL (test set-up); the processes get none.
     stack = Stack(vaulted.admin_url, redis_url, tmp_path_factory.mktemp("vault-stack"))
     try:
-        stack.start_api(vaulted.env("rota-api", REDIS_URL=redis_url))
+        # Secrets re-read every second, so a key rotation shows within the test.
+        api_env = vaulted.env(
+            "rota-api",
+            REDIS_URL=redis_url,
+            ROTA_VAULT_SECRETS_TTL="1",
+            ROTA_RATE_LIMIT_AUTH="1000/minute",
+        )
+        stack.start_api(api_env)
         stack.start_worker(vaulted.env("rota-worker", REDIS_URL=redis_url))
         yield stack
     finally:
@@ -102,3 +115,48 @@ def test_revoking_the_database_users_costs_only_the_requests_in_flight(vaulted, 
             "/v1/jobs", content=instance1(), headers={"Content-Type": "application/json"}
         )
         assert stack.wait_finished(client, response.json()["id"])["status"] == "succeeded"
+
+
+def test_a_jwt_key_rotated_in_vault_reaches_the_running_api_without_a_restart(vaulted, stack):
+    stack.api_key("acme")  # makes the tenant
+    engine = make_engine(Settings(), url=vaulted.admin_url)
+    try:
+        password = "a long and unusual phrase"
+        create_user(
+            NewUser("acme", "rotation@example.com", password, Role.PLANNER),
+            sql_uow_factory(engine),
+            utc_now,
+        )
+    finally:
+        engine.dispose()
+    kv = vaulted.root().secrets.kv.v2
+    old = kv.read_secret_version(path="rota/jwt", raise_on_deleted_version=True)["data"]["data"]
+
+    def login() -> str:
+        answer = httpx.post(
+            f"{stack.url}/v1/auth/login",
+            json={"email": "rotation@example.com", "password": password},
+        )
+        assert answer.status_code == 200, answer.text
+        return answer.json()["access_token"]
+
+    def jobs_status(token: str) -> int:
+        return httpx.get(
+            f"{stack.url}/v1/jobs", headers={"Authorization": f"Bearer {token}"}
+        ).status_code
+
+    first = login()
+    assert jwt.get_unverified_header(first)["kid"] == "k1"
+    try:
+        kv.create_or_update_secret(path="rota/jwt", secret={"keys": f"k2:{'r' * 48},{old['keys']}"})
+        time.sleep(3)  # TTL 1 s, then the upkeep thread applies it
+        second = login()
+        assert jwt.get_unverified_header(second)["kid"] == "k2"
+        assert jobs_status(first) == 200  # k1 still verifies
+
+        kv.create_or_update_secret(path="rota/jwt", secret={"keys": f"k2:{'r' * 48}"})
+        time.sleep(3)
+        assert jobs_status(first) == 401  # k1 retired
+        assert jobs_status(second) == 200
+    finally:
+        kv.create_or_update_secret(path="rota/jwt", secret=old)

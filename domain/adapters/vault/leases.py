@@ -140,23 +140,31 @@ class LeasedCredentials:
 
 
 class Upkeep:
-    """One daemon thread per process that renews the Vault token and the database lease."""
+    """One daemon thread per process that keeps the Vault token, the database lease and the
+    watched secrets fresh. Each task checks whether it is due and returns the seconds until it
+    is next due; the thread sleeps until the earliest."""
 
     def __init__(self, tasks: list[Callable[[], float | None]]) -> None:
-        self._tasks = tasks
-        self._stop = threading.Event()
+        self._tasks = list(tasks)
+        self._stopped = threading.Event()
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="vault-upkeep", daemon=True)
+
+    def add(self, task: Callable[[], float | None]) -> None:
+        self._tasks.append(task)
+        self._wake.set()  # so the new task's schedule counts from now
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopped.set()
+        self._wake.set()
 
     def _run(self) -> None:
-        while not self._stop.is_set():
+        while not self._stopped.is_set():
             waits = []
-            for task in self._tasks:
+            for task in list(self._tasks):
                 try:
                     due = task()
                 except Exception:  # a bug here must not end the upkeep of the others
@@ -164,4 +172,5 @@ class Upkeep:
                     due = RETRY_SECONDS
                 if due is not None:
                     waits.append(due)
-            self._stop.wait(min(waits, default=RETRY_SECONDS))
+            self._wake.wait(min(waits, default=RETRY_SECONDS))
+            self._wake.clear()

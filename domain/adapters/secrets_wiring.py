@@ -2,8 +2,10 @@
 
 With ROTA_SECRETS_BACKEND=env (the default) nothing changes: the secrets are the settings'
 own. With `vault`, a process reads the secrets it needs from KV v2 into its Settings at
-start-up, and its engine connects as users drawn from the database engine. Either answers,
-or the process refuses to start with one line (`SecretsUnavailable`).
+start-up (the API keeps watching its key rings: `watch_secrets`), and its engine connects as
+users drawn from the database engine. Either answers, or the process refuses to start with
+one line (`SecretsUnavailable`). One daemon thread per process (`Upkeep`) renews the token
+and the lease and re-reads watched secrets.
 
 One Vault session per process id: a forked child (a Celery pool process) logs in for itself,
 because the parent's upkeep thread did not survive the fork and the parent's leases are its own.
@@ -43,7 +45,7 @@ ADMIN: tuple[SecretName, ...] = ()
 class _Vault:
     session: VaultSession
     secrets: VaultSecrets
-    upkeep: Upkeep | None = None  # started with the first database user
+    upkeep: Upkeep | None = None  # started on first use (a database user, a watch)
     leases: LeasedCredentials | None = None  # of the app role
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import time
 from dataclasses import dataclass
 
 import msgspec
@@ -21,9 +22,12 @@ import pytest
 from ortools.sat.python import cp_model
 
 from domain.problem import Cover, Employee, Horizon, Problem, Request, ShiftType
+from domain.solver import lns
 from domain.solver.cost import roster_cost
 from domain.solver.cpsat import solve_cpsat
 from domain.solver.evaluator import Evaluation, evaluate
+from domain.solver.feasibility import is_feasible
+from domain.solver.heuristic_state import RosterState
 from domain.solver.instance import OFF, Instance, Roster, compile_problem
 from domain.solver.model import RosterModel
 from domain.validation import validate
@@ -731,6 +735,105 @@ def test_window_needs_a_context():
         RosterModel(inst, window=(0, 2))
     with pytest.raises(ValueError):
         RosterModel(inst, free_employees=[0])
+
+
+def test_window_counts_the_fixed_employees_on_its_days():
+    # B is held fixed on D over the window: the window model sees one D already staffed,
+    # and prices B's own request (a constant) with its days.
+    employees = [Employee(id="A"), Employee(id="B")]
+    cover = [demand(d, "D", 1, under=10, over=4) for d in range(4)]
+    problem = make_problem(*employees, days=4, cover=cover, requests=[on("B", 2, "N", 2)])
+    repaired = repair(problem, ["----", "DDDD"], window=(1, 3), free=[0])
+    assert repaired.row(0) == "----"  # a second D would be over-cover
+    assert repaired.objective == 2  # B's request inside the window, not met
+    assert repaired.evaluation.objective == 2
+
+
+# --- the large-neighbourhood search loop (lns.py) -----------------------------------------
+
+
+def crowded_problem(days: int = 14) -> Problem:
+    """Four people, cover that cannot all be met, and rules that make rows interlock."""
+    employees = [
+        Employee(
+            id=x,
+            max_consecutive_shifts=4,
+            min_consecutive_shifts=2,
+            min_consecutive_days_off=2,
+            max_weekends=1,
+        )
+        for x in "ABCD"
+    ]
+    cover = [demand(d, s, 1 + (d % 3 == 0)) for d in range(days) for s in "DN"]
+    wishes = zip("ABCD", (1, 4, 8, 11), strict=True)
+    requests = [on(x, d, "D", 2) for x, d in wishes if d < days]
+    return make_problem(*employees, days=days, shifts=ROTATING, cover=cover, requests=requests)
+
+
+def test_lns_improves_and_every_roster_it_reports_is_feasible():
+    problem = crowded_problem()
+    inst = compile_problem(problem)
+    start = parse(inst, ["DDD----DDD----", "--NN-----NN---", "-" * 14, "-" * 14])
+    assert is_feasible(inst, start)
+    seen: list[tuple[Roster, int]] = []
+    best = lns.improve(
+        inst,
+        start,
+        deadline=time.monotonic() + 3,
+        seed=1,
+        on_improvement=lambda r, c: seen.append((r, c)),
+    )
+    assert seen
+    costs = [c for _, c in seen]
+    assert costs == sorted(costs, reverse=True)
+    assert len(set(costs)) == len(costs)  # each one strictly better
+    for roster, cost in seen:
+        evaluation = evaluate(problem, inst.assignments(roster))
+        assert evaluation.violations == []
+        assert evaluation.objective == cost
+    assert roster_cost(inst, best) == costs[-1] < roster_cost(inst, start)
+
+
+def test_a_repair_of_an_older_roster_is_applied_only_if_still_feasible():
+    inst = compile_problem(crowded_problem(days=7))
+    checker = RosterState(inst)
+    base = parse(inst, ["DD-----", "-------", "-------", "-------"])
+    current = parse(inst, ["DD---DD", "-------", "-------", "-------"])  # moved on since
+    move = lns._Move(lns._Size(1, 1, 1), 2, 7, [0])
+    # The repair of `base` works A on Friday and Saturday: carried over to `current` (days
+    # 2-6 of A replaced) that breaks nothing, so it is taken ...
+    better = parse(inst, ["DD--DD-", "-------", "-------", "-------"])
+    ok = lns._rebase(inst, checker, current, base, better, move)
+    assert ok is not None
+    assert ok[0] == parse(inst, ["DD--DD-"])[0]
+    # ... but working days 2-6 as well makes a run of 7 > 4: refused.
+    too_long = parse(inst, ["DDDDDDD", *["-------"] * 3])
+    assert lns._rebase(inst, checker, current, base, too_long, move) is None
+    # A repair of the current roster itself is taken as it is.
+    assert lns._rebase(inst, checker, current, current, too_long, move) is too_long
+
+
+def test_a_targeted_neighbourhood_covers_the_hole_and_someone_who_can_fill_it():
+    problem = crowded_problem(days=98)  # a long horizon: hole-targeted neighbourhoods
+    inst = compile_problem(problem)
+    roster = [[OFF] * inst.days for _ in range(inst.n_employees)]
+    hoods = lns._Neighbourhoods(inst, random.Random(3))
+    hoods.target_share, hoods.everyone_share = 1.0, 0.0
+    for _ in range(20):
+        move = hoods.draw(roster)
+        assert move.free is not None
+        # Every day and shift is a hole of the empty roster; the one drawn lies in the
+        # window, and the crew holds the employees able to fill it (here: everybody).
+        assert move.hi - move.lo == hoods.span
+        assert len(move.free) == min(round(hoods.crew.value), inst.n_employees)
+
+
+def test_shortfall_finds_only_understaffed_pairs():
+    inst = compile_problem(make_problem(days=2, cover=[demand(0, "D", 1), demand(1, "N", 1)]))
+    rng = random.Random(0)
+    assert lns._shortfall(inst, parse(inst, ["DN"]), rng) is None
+    assert lns._shortfall(inst, parse(inst, ["D-"]), rng) == (1, 1)
+    assert lns._shortfall(inst, parse(inst, ["NN"]), rng) == (0, 0)
 
 
 # --- roster_cost against the evaluator ---------------------------------------------------

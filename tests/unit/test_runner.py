@@ -29,7 +29,7 @@ from domain.problem import (
     solution_decoder,
 )
 from domain.solver import runner
-from domain.solver.child import FAULT_ENV
+from domain.solver.child import FAULT_ENV, heuristic_budget
 from domain.solver.evaluator import evaluate
 from domain.solver.runner import Progress, solve_isolated
 
@@ -400,3 +400,14 @@ def test_death_is_classified_from_signal_and_stderr(code: int, tail: bytes, outc
     watch = runner._Watch(started=0.0, returncode=code)
     watch.stderr.append(tail)
     assert runner._classify(watch)[0] == outcome
+
+
+def test_the_child_heuristic_gets_more_time_on_large_instances() -> None:
+    # Small instances: a share of the limit, capped; large ones (CP-SAT sees only windows
+    # there): a bigger share, uncapped. Both stay well inside the time limit.
+    assert heuristic_budget(1_000, 2.0) == pytest.approx(0.3)
+    assert heuristic_budget(1_000, 30.0) == pytest.approx(4.5)
+    assert heuristic_budget(1_000, 300.0) == pytest.approx(5.0)
+    assert heuristic_budget(100_000, 30.0) == pytest.approx(10.5)
+    for cells in (10, 1_000, 100_000):
+        assert heuristic_budget(cells, 10.0) < 10.0 / 2

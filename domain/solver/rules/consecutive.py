@@ -17,28 +17,29 @@ from domain.solver.variables import RosterVars
 
 def add(v: RosterVars) -> list[Penalty]:
     inst = v.inst
-    for e in range(inst.n_employees):
-        work = [v.work(e, d) for d in range(inst.days)]
+    for e in v.employees():
         k_max = inst.max_consecutive[e]
         if k_max is not None and k_max < inst.days:
             for t in range(max(v.lo - k_max, 0), min(v.hi, inst.days - k_max)):
-                window = work[t : t + k_max + 1]
+                window = [v.work(e, d) for d in range(t, t + k_max + 1)]
                 if not all_constant(window):
                     v.model.add(sum(window) <= k_max)
         k_min = inst.min_consecutive[e]
         if k_min is not None and k_min > 1:
-            add_min_runs(v, work, k_min, working=True)
+            add_min_runs(v, e, k_min, working=True)
     return []
 
 
-def add_min_runs(v: RosterVars, work: list, k: int, *, working: bool) -> None:
+def add_min_runs(v: RosterVars, e: int, k: int, *, working: bool) -> None:
     """Runs of `working` days (or of days off) starting inside the horizon last >= k days.
 
     Shared by rule 7 (runs of work) and rule 8 (runs of days off), which differ only in
-    which value the run holds.
+    which value the run holds. Only runs that can touch the free days are written.
     """
-    days = len(work)
-    for t in range(max(v.lo - k + 1, 1), min(v.hi + 1, days)):
+    days = v.inst.days
+    lo, hi = max(v.lo - k + 1, 1), min(v.hi + 1, days)
+    work = {d: v.work(e, d) for d in range(lo - 1, min(hi + k, days))}
+    for t in range(lo, hi):
         last = min(t + k - 1, days - 1)
         for j in range(t + 1, last + 1):
             terms = (work[t], work[t - 1], work[j])

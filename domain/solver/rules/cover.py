@@ -8,8 +8,8 @@ and excess, since every weight is positive.
 
 from __future__ import annotations
 
-from domain.solver.rules import Penalty, all_constant
-from domain.solver.variables import RosterVars
+from domain.solver.rules import Penalty
+from domain.solver.variables import RosterVars, is_constant
 
 
 def add(v: RosterVars) -> list[Penalty]:
@@ -22,15 +22,16 @@ def add(v: RosterVars) -> list[Penalty]:
             if line is None:
                 continue
             req, w_under, w_over = line
-            staff = [v.x(e, d, s) for e in range(n_e)]
-            if all_constant(staff):
-                n = sum(staff)
+            fixed = v.fixed_staff(d, s)
+            staff = [x for e in v.employees() if not is_constant(x := v.x(e, d, s))]
+            if not staff:
+                n = fixed + sum(v.x(e, d, s) for e in v.employees())
                 under_terms.append(w_under * max(0, req - n))
                 over_terms.append(w_over * max(0, n - req))
                 continue
             under = v.model.new_int_var(0, max(req, 0), f"under[{d},{s}]")
             over = v.model.new_int_var(0, n_e, f"over[{d},{s}]")
-            v.model.add(sum(staff) - req == over - under)
+            v.model.add(sum(staff) + fixed - req == over - under)
             under_terms.append(w_under * under)
             over_terms.append(w_over * over)
     return [Penalty("cover_under", sum(under_terms)), Penalty("cover_over", sum(over_terms))]

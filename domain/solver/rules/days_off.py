@@ -14,8 +14,8 @@ from domain.solver.variables import RosterVars
 
 def add(v: RosterVars) -> list[Penalty]:
     inst = v.inst
-    for e in range(inst.n_employees):
+    for e in v.employees():
         k = inst.min_days_off[e]
         if k is not None and k > 1:
-            add_min_runs(v, [v.work(e, d) for d in range(inst.days)], k, working=False)
+            add_min_runs(v, e, k, working=False)
     return []

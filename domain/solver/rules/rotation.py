@@ -13,7 +13,7 @@ from domain.solver.variables import RosterVars
 
 def add(v: RosterVars) -> list[Penalty]:
     inst = v.inst
-    for e in range(inst.n_employees):
+    for e in v.employees():
         for d in range(max(v.lo - 1, 0), min(v.hi, inst.days - 1)):
             today, tomorrow = v.shifts_on(e, d), v.shifts_on(e, d + 1)
             for a, banned in enumerate(inst.forbidden_next):

@@ -13,7 +13,7 @@ from domain.solver.variables import RosterVars
 
 def add(v: RosterVars) -> list[Penalty]:
     inst = v.inst
-    for e in range(inst.n_employees):
+    for e in v.employees():
         for s in range(inst.n_shifts):
             limit = inst.max_shifts[e][s]
             if limit is None or limit >= inst.days:

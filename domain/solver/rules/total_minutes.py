@@ -10,7 +10,7 @@ from domain.solver.variables import RosterVars
 
 def add(v: RosterVars) -> list[Penalty]:
     inst = v.inst
-    for e in range(inst.n_employees):
+    for e in v.employees():
         lo, hi = inst.min_minutes[e], inst.max_minutes[e]
         if lo is None and hi is None:
             continue

@@ -8,7 +8,7 @@ from domain.solver.variables import RosterVars
 
 def add(v: RosterVars) -> list[Penalty]:
     inst = v.inst
-    for e in range(inst.n_employees):
+    for e in v.employees():
         limit = inst.max_weekends[e]
         if limit is None or limit >= len(inst.weekends):
             continue

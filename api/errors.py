@@ -15,7 +15,12 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, SerializationException, ValidationException
+from litestar.exceptions import (
+    HTTPException,
+    InternalServerException,
+    SerializationException,
+    ValidationException,
+)
 
 from api.request_id import request_id_of
 from api.schemas import FieldIssue, ProblemDetails
@@ -142,6 +147,15 @@ class ProblemMapper:
             return self._domain(request, request_id, exc, status)
         if isinstance(exc, HTTPException) and exc.status_code < 500:
             return self._http(request, request_id, exc)
+        if _client_left(exc):
+            # The client hung up while sending its body: nobody reads this answer, and it is
+            # no fault of ours (no error log, no Sentry event).
+            log.info(
+                "client disconnected during the request body", extra={"request_id": request_id}
+            )
+            return problem_response(
+                request_id, 400, "CLIENT_DISCONNECTED", "the client closed the connection"
+            )
         if _too_deep(exc):
             return problem_response(
                 request_id, 400, "INVALID_REQUEST", "the JSON body is nested too deeply"
@@ -226,11 +240,19 @@ def is_expected(exc: BaseException) -> bool:
     """True for an error that is one of the API's answers (a 4xx, NOT_READY, a 503 asking to
     retry) rather than a fault. Sentry hears only of the others: its Litestar integration
     reports every exception but Litestar's own 4xx, and a client's typo must not page anyone."""
-    if isinstance(exc, ProblemInvalid | HttpProblem) or _too_deep(exc):
+    if isinstance(exc, ProblemInvalid | HttpProblem) or _too_deep(exc) or _client_left(exc):
         return True
     if isinstance(exc, RotaError):
         return _domain_status(exc) is not None
     return isinstance(exc, HTTPException) and exc.status_code < 500
+
+
+def _client_left(exc: BaseException) -> bool:
+    """Litestar's report of an `http.disconnect` while reading the body (a 500 by its
+    own classification; connection/request.py)."""
+    return (
+        isinstance(exc, InternalServerException) and exc.detail == "client disconnected prematurely"
+    )
 
 
 def _too_deep(exc: BaseException) -> bool:

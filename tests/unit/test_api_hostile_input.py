@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 
 import pytest
 
@@ -215,3 +216,47 @@ def test_the_cap_stops_reading_a_stream_as_soon_as_it_is_passed(small):
     asyncio.run(app(scope, receive, send))
     assert sent[0]["status"] == 413
     assert received <= LIMIT // 1024 + 1
+
+
+def test_a_client_that_hangs_up_mid_body_is_no_server_error(small, caplog):
+    """Straight through ASGI: a disconnect while the body streams in is the client's doing,
+    answered (to nobody) as 400 CLIENT_DISCONNECTED and never logged as an error."""
+    app = create_app(small.deps)
+    messages = [
+        {"type": "http.request", "body": b'{"horizon": ', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict] = []
+
+    async def receive():
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/jobs",
+        "raw_path": b"/v1/jobs",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"authorization", f"Bearer {small.key_a}".encode()),
+            (b"content-type", b"application/json"),
+            (b"transfer-encoding", b"chunked"),
+        ],
+        "client": ("198.51.100.1", 1234),
+        "server": ("testserver", 80),
+    }
+    caplog.set_level(logging.INFO, logger="api.errors")
+    asyncio.run(app(scope, receive, send))
+
+    assert sent[0]["status"] == 400
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    assert b"CLIENT_DISCONNECTED" in body
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

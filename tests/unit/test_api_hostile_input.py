@@ -179,6 +179,29 @@ def test_a_chunked_oversized_body_is_413(small):
     assert_problem(response, 413, "PAYLOAD_TOO_LARGE")
 
 
+def chunked_submit_scope(key: str) -> dict:
+    """The ASGI scope of POST /v1/jobs with a chunked body (no Content-Length)."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/jobs",
+        "raw_path": b"/v1/jobs",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"authorization", f"Bearer {key}".encode()),
+            (b"content-type", b"application/json"),
+            (b"transfer-encoding", b"chunked"),
+        ],
+        "client": ("198.51.100.1", 1234),
+        "server": ("testserver", 80),
+    }
+
+
 def test_the_cap_stops_reading_a_stream_as_soon_as_it_is_passed(small):
     """Straight through ASGI: the app must stop asking for chunks just past the limit, not
     read the whole (here, endless) body first."""
@@ -194,25 +217,7 @@ def test_the_cap_stops_reading_a_stream_as_soon_as_it_is_passed(small):
     async def send(message):
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/v1/jobs",
-        "raw_path": b"/v1/jobs",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"testserver"),
-            (b"authorization", f"Bearer {small.key_a}".encode()),
-            (b"content-type", b"application/json"),
-            (b"transfer-encoding", b"chunked"),
-        ],
-        "client": ("198.51.100.1", 1234),
-        "server": ("testserver", 80),
-    }
+    scope = chunked_submit_scope(small.key_a)
     asyncio.run(app(scope, receive, send))
     assert sent[0]["status"] == 413
     assert received <= LIMIT // 1024 + 1
@@ -234,25 +239,7 @@ def test_a_client_that_hangs_up_mid_body_is_no_server_error(small, caplog):
     async def send(message):
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/v1/jobs",
-        "raw_path": b"/v1/jobs",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"testserver"),
-            (b"authorization", f"Bearer {small.key_a}".encode()),
-            (b"content-type", b"application/json"),
-            (b"transfer-encoding", b"chunked"),
-        ],
-        "client": ("198.51.100.1", 1234),
-        "server": ("testserver", 80),
-    }
+    scope = chunked_submit_scope(small.key_a)
     caplog.set_level(logging.INFO, logger="api.errors")
     asyncio.run(app(scope, receive, send))
 

@@ -71,6 +71,17 @@ def _mfa_ticket(deps: Deps, token: str) -> MfaTicket:
     return ticket
 
 
+def _enrolling_user(
+    deps: Deps, request: Request[Any, Any, Any], mfa_token: str | None
+) -> tuple[uuid.UUID, int | None]:
+    """Who enrols: an admin logging in (mfa_token; its login marker) or a user already
+    logged in (bearer access token; no marker)."""
+    if mfa_token:
+        ticket = _mfa_ticket(deps, mfa_token)
+        return ticket.user_id, ticket.login_marker
+    return _bearer_user(deps, request), None
+
+
 def _bearer_user(deps: Deps, request: Request[Any, Any, Any]) -> uuid.UUID:
     """The user of the request's bearer access token (these routes skip the middleware)."""
     token = bearer_token(request.headers.get("authorization"))
@@ -115,12 +126,8 @@ class MfaController(Controller):
         request: Request[Any, Any, Any],
         data: JSONBody[EnrollRequest | None] = None,
     ) -> Response[TotpSetupView]:
-        token = data.mfa_token if data else None
-        if token:
-            ticket = _mfa_ticket(deps, token)
-            result = service.setup_totp(deps.mfa, ticket.user_id, login=ticket.login_marker)
-        else:
-            result = service.setup_totp(deps.mfa, _bearer_user(deps, request))
+        user_id, login = _enrolling_user(deps, request, data.mfa_token if data else None)
+        result = service.setup_totp(deps.mfa, user_id, login=login)
         view = TotpSetupView(
             secret=result.secret, otpauth_uri=result.otpauth_uri, qr_svg=result.qr_svg
         )
@@ -144,11 +151,7 @@ class MfaController(Controller):
     def confirm(
         self, data: JSONBody[ConfirmRequest], deps: Deps, request: Request[Any, Any, Any]
     ) -> Response[EnrolledView]:
-        if data.mfa_token:
-            ticket = _mfa_ticket(deps, data.mfa_token)
-            user_id, login = ticket.user_id, ticket.login_marker
-        else:
-            user_id, login = _bearer_user(deps, request), None
+        user_id, login = _enrolling_user(deps, request, data.mfa_token)
         deps.rate_limiter.hit_account(f"user:{user_id}", request.scope)
         done = service.confirm_totp(deps.mfa, user_id, data.code, login=login)
         tokens = token_view(done.tokens) if done.tokens else None

@@ -128,6 +128,7 @@ def test_stop_signals_count_and_restore_the_previous_handlers():
     assert signal.getsignal(signal.SIGTERM) is before
 
 
+# Justified: the parent-death signal is a Linux prctl; elsewhere there is nothing to test.
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 def test_children_get_sigterm_when_dev_up_itself_is_killed(tmp_path):
     # A parent that starts a child through the Supervisor, then is SIGKILLed: no cleanup runs

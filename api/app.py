@@ -101,7 +101,8 @@ def create_app(deps: ApiDeps | None = None) -> Litestar:
         cors_config=cors_config(deps.settings),
         openapi_config=openapi_config(),
         logging_config=log_config,
-        on_shutdown=list(on_shutdown),
+        # The limiter's asyncio connections first: they must be closed from the loop.
+        on_shutdown=[deps.rate_limiter.aclose, *on_shutdown],
     )
 
 

@@ -90,8 +90,14 @@ Caller = NamedDependency[Principal]
 RequestId = NamedDependency[str]
 
 
-def provide_principal(request: Request[Any, Any, Any]) -> Principal:
-    """The caller, set by the authentication middleware."""
+def provide_principal(request: Request[Any, Any, Any], deps: ApiDeps) -> Principal:
+    """The caller, set by the authentication middleware.
+
+    `deps` is not used: asking for it makes this a dependency of `deps`, so Litestar resolves
+    the two one after the other. Independent dependencies are resolved in an anyio task
+    group, whose set-up costs more than both providers together; on the hottest route
+    (GET /v1/jobs/{id}, polled) that was a tenth of the request (`make bench-api`)."""
+    del deps
     user = request.scope.get("user")
     if not isinstance(user, Principal):
         # Only reachable if a route needing a principal was excluded from authentication.

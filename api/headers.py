@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from litestar.datastructures import MutableScopeHeaders
-
 from api.rate_limit import decision_of
 from api.request_id import HEADER, request_id_of
 
@@ -55,21 +53,41 @@ def content_security_policy(path: str, content_type: str) -> str:
     return API_CSP
 
 
+# As raw ASGI header pairs, encoded once: this hook runs for every response.
+_FIXED = [
+    *((name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items()),
+    (b"cache-control", b"no-store"),
+]
+_REQUEST_ID = HEADER.lower().encode()
+_CSP = b"content-security-policy"
+# Headers this hook decides: any value a handler set is replaced. Uvicorn runs with
+# --no-server-header; dropping `server` covers any other server that adds one.
+_REPLACED = frozenset({name for name, _ in _FIXED} | {_REQUEST_ID, _CSP, b"server"})
+
+
 async def set_response_headers(message: Message, scope: Scope) -> None:
     if message["type"] != "http.response.start":
         return
-    headers = MutableScopeHeaders.from_message(message)
-    headers[HEADER] = request_id_of(scope)
-    for name, value in SECURITY_HEADERS.items():
-        headers[name] = value
-    headers["Content-Security-Policy"] = content_security_policy(
-        scope.get("path", ""), headers.get("content-type") or ""
-    )
-    headers["Cache-Control"] = "no-store"
-    # A 429 carries the refusing counter's headers already; keep them.
-    if (decision := decision_of(scope)) is not None and "ratelimit-limit" not in headers:
-        for name, value in decision.headers().items():
-            headers[name] = value
-    # Uvicorn runs with --no-server-header; this covers any other server that adds one.
-    if "server" in headers:
-        del headers["server"]
+    # One pass over the raw pairs instead of a lookup per header (MutableScopeHeaders
+    # scans the list on every assignment).
+    headers: list[tuple[bytes, bytes]] = []
+    content_type = b""
+    limited = False
+    for name, value in message.get("headers", ()):
+        lowered = name.lower()
+        if lowered in _REPLACED:
+            continue
+        if lowered == b"content-type":
+            content_type = value
+        elif lowered == b"ratelimit-limit":
+            limited = True  # a 429 carries the refusing counter's headers already; keep them
+        headers.append((name, value))
+    headers += _FIXED
+    headers.append((_REQUEST_ID, request_id_of(scope).encode()))
+    policy = content_security_policy(scope.get("path", ""), content_type.decode("latin-1"))
+    headers.append((_CSP, policy.encode()))
+    if not limited and (decision := decision_of(scope)) is not None:
+        headers += (
+            (name.lower().encode(), value.encode()) for name, value in decision.headers().items()
+        )
+    message["headers"] = headers

@@ -27,4 +27,13 @@ class RateLimitStore(Protocol):
         counter refuses, none is charged. Raises ConnectionError when the store is down."""
         ...
 
+    async def hit_async(self, checks: Sequence[tuple[str, int, int]]) -> list[Hit]:
+        """`hit` for the event loop: the API charges every request with it, and a thread
+        hop per request costs more than the round trip itself."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release what `hit_async` opened (called from the event loop at shutdown)."""
+        ...
+
     def close(self) -> None: ...

@@ -15,6 +15,8 @@ class FakeRateLimitStore:
         self.tats: dict[str, float] = {}
         self.down = False  # True: every hit raises ConnectionError, as Redis being away
         self.calls: list[list[str]] = []
+        self.closed_async = False
+        self.async_calls = 0  # charges made through hit_async (the API middleware's path)
 
     def advance(self, seconds: float) -> None:
         self.now_ms += seconds * 1000
@@ -39,6 +41,13 @@ class FakeRateLimitStore:
         if all(h.admitted for h in hits):
             self.tats.update(new_tats)
         return hits
+
+    async def hit_async(self, checks: Sequence[tuple[str, int, int]]) -> list[Hit]:
+        self.async_calls += 1
+        return self.hit(checks)
+
+    async def aclose(self) -> None:
+        self.closed_async = True
 
     def close(self) -> None:
         pass

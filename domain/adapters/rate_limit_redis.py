@@ -14,10 +14,14 @@ skewed clocks still share one window.
 
 from __future__ import annotations
 
+import asyncio
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import redis
+import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -72,46 +76,94 @@ return out
 
 
 class RedisRateLimitStore:
-    """domain.rate_limits.RateLimitStore on Redis."""
+    """domain.rate_limits.RateLimitStore on Redis.
 
-    def __init__(self, client: redis.Redis) -> None:
+    Two clients on one URL: a blocking one for `hit` (auth handlers, which run in threads)
+    and an asyncio one for `hit_async` (every API request, on the event loop). An asyncio
+    client's connections belong to the loop that opened them, so it is made on first use in
+    a loop and made again if the caller's loop is another one (each test client runs its own).
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        async_client: Callable[[], redis.asyncio.Redis] | None = None,
+    ) -> None:
         self._client = client
         self._script = client.register_script(_GCRA)
+        self._make_async_client = async_client
+        self._async: tuple[asyncio.AbstractEventLoop, redis.asyncio.Redis, Any] | None = None
 
     @classmethod
     def from_url(cls, url: str) -> RedisRateLimitStore:
-        # Its own client: the shared one waits up to 10 s on a socket (large cached
+        # Its own clients: the shared one waits up to 10 s on a socket (large cached
         # solutions), far too long for a check made on every request.
+        timeouts = {
+            "socket_connect_timeout": CONNECT_TIMEOUT_SECONDS,
+            "socket_timeout": SOCKET_TIMEOUT_SECONDS,
+            "health_check_interval": 30,
+        }
         return cls(
-            redis.Redis.from_url(
-                url,
-                socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
-                socket_timeout=SOCKET_TIMEOUT_SECONDS,
-                retry=Retry(NoBackoff(), 1),
-                health_check_interval=30,
-            )
+            redis.Redis.from_url(url, retry=Retry(NoBackoff(), 1), **timeouts),
+            lambda: redis.asyncio.Redis.from_url(url, retry=AsyncRetry(NoBackoff(), 1), **timeouts),
         )
 
     def hit(self, checks: Sequence[tuple[str, int, int]]) -> list[Hit]:
-        keys = [KEY_PREFIX + key for key, _, _ in checks]
-        args: list[int] = []
-        for _, count, window in checks:
-            args += [count, window * 1000]
+        keys, args = _script_input(checks)
         try:
             rows = self._script(keys=keys, args=args)
         except redis.RedisError as error:
-            raise ConnectionError(
-                f"rate-limit store unavailable: {type(error).__name__}"
-            ) from error
-        return [
-            Hit(
-                admitted=bool(admitted),
-                remaining=int(remaining),
-                retry_after_seconds=math.ceil(int(retry_ms) / 1000),
-                reset_seconds=math.ceil(int(reset_ms) / 1000),
-            )
-            for admitted, remaining, retry_ms, reset_ms in rows
-        ]
+            raise _unavailable(error) from error
+        return _hits(rows)
+
+    async def hit_async(self, checks: Sequence[tuple[str, int, int]]) -> list[Hit]:
+        keys, args = _script_input(checks)
+        script = self._async_script()
+        try:
+            rows = await script(keys=keys, args=args)
+        except (TimeoutError, redis.RedisError, OSError) as error:
+            raise _unavailable(error) from error
+        return _hits(rows)
+
+    def _async_script(self) -> Any:
+        loop = asyncio.get_running_loop()
+        if self._async is None or self._async[0] is not loop:
+            if self._make_async_client is None:
+                raise RuntimeError("this store was made without an asyncio client")
+            # The client of a loop that has ended is dropped, not closed: its sockets cannot
+            # be awaited from another loop, and they went with their own.
+            client = self._make_async_client()
+            self._async = (loop, client, client.register_script(_GCRA))
+        return self._async[2]
+
+    async def aclose(self) -> None:
+        if self._async is not None and self._async[0] is asyncio.get_running_loop():
+            await self._async[1].aclose()
+        self._async = None
 
     def close(self) -> None:
         self._client.close()
+
+
+def _script_input(checks: Sequence[tuple[str, int, int]]) -> tuple[list[str], list[int]]:
+    keys = [KEY_PREFIX + key for key, _, _ in checks]
+    args: list[int] = []
+    for _, count, window in checks:
+        args += [count, window * 1000]
+    return keys, args
+
+
+def _unavailable(error: BaseException) -> ConnectionError:
+    return ConnectionError(f"rate-limit store unavailable: {type(error).__name__}")
+
+
+def _hits(rows: list[list[int]]) -> list[Hit]:
+    return [
+        Hit(
+            admitted=bool(admitted),
+            remaining=int(remaining),
+            retry_after_seconds=math.ceil(int(retry_ms) / 1000),
+            reset_seconds=math.ceil(int(reset_ms) / 1000),
+        )
+        for admitted, remaining, retry_ms, reset_ms in rows
+    ]

@@ -4,6 +4,7 @@ ConnectionError when Redis is away."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -65,3 +66,37 @@ def test_an_unreachable_redis_raises_connection_error():
     store = RedisRateLimitStore.from_url("redis://127.0.0.1:1/0")
     with pytest.raises(ConnectionError):
         store.hit([(key(), 5, 60)])
+
+
+def test_the_event_loop_path_charges_the_same_counters_exactly(store):
+    k = key()
+
+    async def burst() -> list:
+        return await asyncio.gather(*(store.hit_async([(k, 20, 60)]) for _ in range(50)))
+
+    hits = [h[0] for h in asyncio.run(burst())]
+    assert sum(h.admitted for h in hits) == 20
+    # The blocking path (auth handlers) sees the same counter: it is full.
+    assert not store.hit([(k, 20, 60)])[0].admitted
+
+
+def test_the_event_loop_path_works_again_in_a_new_loop(store):
+    # Each test client (and each uvicorn worker) runs its own loop; a client whose
+    # connections belong to an ended loop must not be reused.
+    k = key()
+    first = asyncio.run(store.hit_async([(k, 5, 60)]))[0]
+    second = asyncio.run(store.hit_async([(k, 5, 60)]))[0]
+    assert (first.remaining, second.remaining) == (4, 3)
+
+
+def test_the_event_loop_path_raises_connection_error_when_redis_is_away():
+    store = RedisRateLimitStore.from_url("redis://127.0.0.1:1/0")
+
+    async def attempt() -> None:
+        try:
+            await store.hit_async([(key(), 5, 60)])
+        finally:
+            await store.aclose()
+
+    with pytest.raises(ConnectionError):
+        asyncio.run(attempt())

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -178,7 +179,7 @@ def test_apideps_without_a_limiter_admit_everything():
     limiter = RateLimiter.disabled()
     assert not limiter.enabled
     assert limiter.hit_account("a@example.com") is None
-    assert limiter.check_request({"path": "/v1/jobs", "method": "GET"}) is None
+    assert asyncio.run(limiter.check_request({"path": "/v1/jobs", "method": "GET"})) is None
 
 
 def test_a_429_is_still_a_response_with_the_security_headers():
@@ -189,3 +190,11 @@ def test_a_429_is_still_a_response_with_the_security_headers():
     assert refused.status_code == 429
     assert refused.headers["x-content-type-options"] == "nosniff"
     assert refused.headers["x-request-id"]
+
+
+def test_the_limiter_charges_on_the_event_loop_and_closes_its_connections_at_shutdown():
+    with LimitedHarness(small()) as api:
+        assert api.get("/v1/jobs").status_code == 200
+        assert api.limits.async_calls == 1  # awaited, not run in a worker thread
+        assert not api.limits.closed_async
+    assert api.limits.closed_async

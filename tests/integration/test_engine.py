@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from domain.adapters.db import idle_ping
 from domain.adapters.db.engine import make_engine, normalise_url, ping
 from domain.settings import Settings
 from tests import harness
@@ -79,3 +80,77 @@ def test_other_urls_keep_their_driver_and_unknown_databases_are_refused():
     assert normalise_url("sqlite:///var/rota.db").drivername == "sqlite"
     with pytest.raises(ValueError, match="unsupported"):
         make_engine(Settings(), url="mysql://localhost/rota")
+
+
+def _backend_pid(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+
+
+def _terminate(postgres_url: str, pid: int) -> None:
+    admin = sa.create_engine(postgres_url, poolclass=sa.pool.NullPool)
+    try:
+        with admin.connect() as conn:
+            # With a timeout, PostgreSQL waits for the backend to be gone.
+            conn.exec_driver_sql(f"SELECT pg_terminate_backend({pid}, 30000)")
+    finally:
+        admin.dispose()
+
+
+class Pings:
+    """Counts the pings the engine's dialect sends."""
+
+    def __init__(self, engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        real = engine.dialect.do_ping
+
+        def counted(dbapi: object) -> bool:
+            self.count += 1
+            return real(dbapi)
+
+        monkeypatch.setattr(engine.dialect, "do_ping", counted)
+
+
+@pytest.fixture
+def single(postgres_url):
+    engine = make_engine(Settings(db_pool_size=1, db_max_overflow=0), url=postgres_url)
+    yield engine
+    engine.dispose()
+
+
+def test_a_connection_used_moments_ago_is_handed_out_without_a_ping(single, monkeypatch):
+    pings = Pings(single, monkeypatch)
+    first = _backend_pid(single)
+    assert [_backend_pid(single) for _ in range(5)] == [first] * 5
+    assert pings.count == 0
+
+
+def test_a_dead_connection_idle_past_the_window_is_replaced_before_use(postgres_url, monkeypatch):
+    clock = [1000.0]
+    engine = sa.create_engine(normalise_url(postgres_url), pool_size=1, max_overflow=0)
+    idle_ping.ping_after_idle(engine, 2.0, monotonic=lambda: clock[0])
+    try:
+        pings = Pings(engine, monkeypatch)
+        first = _backend_pid(engine)
+        clock[0] += 1.5  # within the window: handed out as it is
+        assert _backend_pid(engine) == first
+        assert pings.count == 0
+        _terminate(postgres_url, first)
+        clock[0] += 2.5  # the connection has sat in the pool past the window
+        second = _backend_pid(engine)  # no error: the ping found it dead, a new one was made
+        assert second != first
+        assert pings.count == 1
+    finally:
+        engine.dispose()
+
+
+def test_a_connection_dropped_within_the_window_fails_one_unit_of_work_then_the_pool_recovers(
+    single, postgres_url
+):
+    # The documented price of skipping the ping (idle_ping.py): the request that draws it
+    # fails, and the disconnect invalidates the pool, so the next one reconnects.
+    first = _backend_pid(single)
+    _terminate(postgres_url, first)
+    with pytest.raises(sa.exc.OperationalError), single.connect() as conn:
+        conn.exec_driver_sql("SELECT 1")
+    assert _backend_pid(single) != first

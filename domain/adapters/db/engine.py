@@ -10,10 +10,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.pool import NullPool
 
+from domain.adapters.db.idle_ping import ping_after_idle
 from domain.settings import Settings
 
 # Connections older than this are replaced, so a server or proxy that drops idle connections
-# after a while never hands us a dead one (pre_ping catches the rest).
+# after a while never hands us a dead one (the ping after an idle spell catches the rest).
 POOL_RECYCLE_SECONDS = 1800
 CONNECT_TIMEOUT_SECONDS = 5
 # A statement waiting this long for a row or table lock gives up instead of piling up
@@ -43,12 +44,13 @@ def make_engine(settings: Settings, *, url: str | None = None) -> Engine:
             f"-c statement_timeout={settings.db_statement_timeout_ms}"
             f" -c lock_timeout={LOCK_TIMEOUT_MS}"
         )
-        return sa.create_engine(
+        engine = sa.create_engine(
             parsed,
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
             pool_timeout=settings.db_pool_timeout_seconds,
-            pool_pre_ping=True,
+            # Not on every checkout: only after an idle spell (idle_ping.py).
+            pool_pre_ping=False,
             pool_recycle=POOL_RECYCLE_SECONDS,
             # Error messages must not quote bound values: they hold clients' problem data.
             hide_parameters=True,
@@ -56,6 +58,8 @@ def make_engine(settings: Settings, *, url: str | None = None) -> Engine:
             json_serializer=_json_text,
             json_deserializer=_json_decoder.decode,
         )
+        ping_after_idle(engine)
+        return engine
     if backend == "sqlite":
         return _sqlite_engine(parsed)
     raise ValueError(f"unsupported database {backend!r}: use postgresql or sqlite")

@@ -58,8 +58,9 @@ class SqlUnitOfWork:
 
     def __enter__(self) -> Self:
         try:
-            # pre_ping replaces a pooled connection the server dropped; this fails only when
-            # no new one can be made (or the pool stays exhausted for pool_timeout).
+            # A pooled connection idle for a while is pinged and replaced if the server dropped
+            # it (idle_ping.py); this fails only when no new one can be made (or the pool stays
+            # exhausted for pool_timeout).
             conn = self._engine.connect()
         except Exception as exc:
             if (error := unavailable(exc)) is not None:

@@ -105,7 +105,8 @@ def provide_principal(request: Request[Any, Any, Any], deps: ApiDeps) -> Princip
     return user
 
 
-def provide_request_id(request: Request[Any, Any, Any]) -> str:
+def provide_request_id(request: Request[Any, Any, Any], deps: ApiDeps) -> str:
+    del deps  # resolved after `deps`, not beside it: see provide_principal
     return request_id_of(request.scope)
 
 

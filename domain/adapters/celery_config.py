@@ -176,9 +176,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # is never recycled mid-task (userguide/workers.rst, "Max memory per child").
         # No max-tasks-per-child: CP-SAT runs in its own child process, not in the pool.
         "worker_max_memory_per_child": 1024 * 1024,  # KiB
-        # Events for Flower: task-sent from producers, the rest from workers.
+        # Events for Flower come from the workers: a task appears there once a worker has
+        # received it. Producers send no task-sent event: it is a second broker publish on
+        # every submit, a fifth of the API's work for POST /v1/jobs (`make bench-api`), and
+        # queued jobs are visible anyway (GET /v1/jobs?status=queued, Flower's Broker tab).
         "worker_send_task_events": True,
-        "task_send_sent_event": True,
+        "task_send_sent_event": False,
         # Logging stays the application's: Celery only adds its handlers.
         "worker_hijack_root_logger": False,
         "worker_log_format": LOG_FORMAT,

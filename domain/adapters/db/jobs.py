@@ -52,6 +52,13 @@ _JOB_COLUMNS = (
     jobs.c.error_detail,
 )
 
+# The statements of the hot paths (submit, poll) are built once with bound parameters:
+# building one per call costs more Python than running it (coercing every value, then a
+# cache key to find the compiled form), about a millisecond per submit.
+_INSERT_JOB = jobs.insert()
+_GET_JOB = sa.select(*_JOB_COLUMNS).where(jobs.c.id == sa.bindparam("job_id"))
+_GET_TENANT_JOB = _GET_JOB.where(jobs.c.tenant_id == sa.bindparam("tenant_id"))
+
 
 class SqlJobs:
     def __init__(self, conn: Connection) -> None:
@@ -59,33 +66,36 @@ class SqlJobs:
 
     def add(self, job: Job, problem: Problem) -> None:
         self._conn.execute(
-            jobs.insert().values(
-                id=job.id,
-                tenant_id=job.tenant_id,
-                status=job.status.value,
-                attempts=job.attempts,
-                name=job.name,
-                correlation_id=job.correlation_id,
-                cache_key=job.cache_key,
-                time_limit_seconds=job.time_limit_seconds,
-                problem=problem,
-                options=problem.options,
-                progress=job.progress,
-                summary=job.summary,
-                error_code=job.error_code,
-                error_detail=job.error_detail,
-                created_at=job.created_at,
-                started_at=job.started_at,
-                finished_at=job.finished_at,
-                cancel_requested_at=job.cancel_requested_at,
-            )
+            _INSERT_JOB,
+            {
+                "id": job.id,
+                "tenant_id": job.tenant_id,
+                "status": job.status.value,
+                "attempts": job.attempts,
+                "name": job.name,
+                "correlation_id": job.correlation_id,
+                "cache_key": job.cache_key,
+                "time_limit_seconds": job.time_limit_seconds,
+                "problem": problem,
+                "options": problem.options,
+                "progress": job.progress,
+                "summary": job.summary,
+                "error_code": job.error_code,
+                "error_detail": job.error_detail,
+                "created_at": job.created_at,
+                "started_at": job.started_at,
+                "finished_at": job.finished_at,
+                "cancel_requested_at": job.cancel_requested_at,
+            },
         )
 
     def get(self, job_id: uuid.UUID, tenant_id: uuid.UUID | None = None) -> Job | None:
-        query = sa.select(*_JOB_COLUMNS).where(jobs.c.id == job_id)
-        if tenant_id is not None:
-            query = query.where(jobs.c.tenant_id == tenant_id)
-        row = self._conn.execute(query).first()
+        if tenant_id is None:
+            row = self._conn.execute(_GET_JOB, {"job_id": job_id}).first()
+        else:
+            row = self._conn.execute(
+                _GET_TENANT_JOB, {"job_id": job_id, "tenant_id": tenant_id}
+            ).first()
         return None if row is None else _job(row)
 
     def list(

@@ -21,23 +21,33 @@ from domain.outbox import OutboxMessage
 MAX_ERROR_CHARS = 500
 
 
+# Built once (see _INSERT_JOB in jobs.py): both run on every submit.
+_INSERT = outbox.insert()
+_MARK_SENT = (
+    outbox.update()
+    .where(outbox.c.id == sa.bindparam("message_id"), outbox.c.sent_at.is_(None))
+    .values(sent_at=sa.bindparam("now"))
+)
+
+
 class SqlOutbox:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     def add(self, message: OutboxMessage) -> None:
         self._conn.execute(
-            outbox.insert().values(
-                id=message.id,
-                kind=message.kind,
-                job_id=message.job_id,
-                payload=message.payload,
-                created_at=message.created_at,
-                available_at=message.available_at,
-                attempts=message.attempts,
-                sent_at=message.sent_at,
-                last_error=message.last_error,
-            )
+            _INSERT,
+            {
+                "id": message.id,
+                "kind": message.kind,
+                "job_id": message.job_id,
+                "payload": message.payload,
+                "created_at": message.created_at,
+                "available_at": message.available_at,
+                "attempts": message.attempts,
+                "sent_at": message.sent_at,
+                "last_error": message.last_error,
+            },
         )
 
     def claim(self, now: dt.datetime, limit: int) -> list[OutboxMessage]:
@@ -57,11 +67,7 @@ class SqlOutbox:
         return [_message(row) for row in self._conn.execute(query)]
 
     def mark_sent(self, message_id: uuid.UUID, now: dt.datetime) -> bool:
-        result = self._conn.execute(
-            outbox.update()
-            .where(outbox.c.id == message_id, outbox.c.sent_at.is_(None))
-            .values(sent_at=now)
-        )
+        result = self._conn.execute(_MARK_SENT, {"message_id": message_id, "now": now})
         return result.rowcount == 1
 
     def mark_failed(self, message_id: uuid.UUID, *, error: str, retry_at: dt.datetime) -> None:

@@ -7,6 +7,7 @@ error handling, headers, body limit, OpenAPI and logging.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -38,6 +39,7 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 def create_app(deps: ApiDeps | None = None) -> Litestar:
     """The API; with no `deps`, connected to the backends named by the environment."""
     on_shutdown: Sequence[Callable[[], Any]] = ()
+    on_startup: Sequence[Callable[[], Any]] = ()
     log_config: LoggingConfig | None = logging_config()
     if deps is None:
         # Imported here so that tests (which pass fakes) never load the real adapters.
@@ -59,6 +61,9 @@ def create_app(deps: ApiDeps | None = None) -> Litestar:
             rate_limiter=RateLimiter(container.rate_limits, container.settings),
         )
         on_shutdown = (container.close,)
+        # A serving process only: a test suite that froze its heap at each app start would
+        # never collect the cyclic garbage of the tests before.
+        on_startup = (freeze_startup_heap,)
         # With Vault: a key added or retired there reaches this process within the secrets'
         # TTL (ROTA_VAULT_SECRETS_TTL), without a restart.
         watch_secrets(get_settings(), API, deps.refresh_secrets)
@@ -102,8 +107,21 @@ def create_app(deps: ApiDeps | None = None) -> Litestar:
         openapi_config=openapi_config(),
         logging_config=log_config,
         # The limiter's asyncio connections first: they must be closed from the loop.
+        on_startup=list(on_startup),
         on_shutdown=[deps.rate_limiter.aclose, *on_shutdown],
     )
+
+
+def freeze_startup_heap() -> None:
+    """Move every object alive at start-up out of the garbage collector's sight.
+
+    The modules, routes, SQLAlchemy tables and Celery app make ~150,000 long-lived objects,
+    and each full (generation 2) collection walks them all while every request in the
+    process waits: 135-225 ms pauses under `make bench-api` load, the whole p99 of POST
+    /v1/jobs. Frozen, they are never scanned again (they are never garbage anyway); objects
+    made later are collected as before. See the `gc.freeze` documentation.
+    """
+    gc.freeze()
 
 
 def api_settings(settings: Settings) -> Settings:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import html
 import json
 
+import nh3
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from domain.text import plain_text
 from domain.validation import decode_problem
@@ -45,3 +49,24 @@ def test_decode_problem_strips_markup_from_every_name_and_leaves_ids_alone():
     assert problem.shift_types[0].name == "Early"
     assert problem.employees[0].name == "Alice & co"
     assert problem.employees[0].id == doc["employees"][0]["id"]
+
+
+def _parsed(value: str) -> str:
+    """What plain_text returns when it always asks nh3 (the shortcut bypassed)."""
+    for _ in range(len(value) + 1):
+        cleaned = html.unescape(nh3.clean(value, tags=set()))
+        if cleaned == value:
+            return value
+        value = cleaned
+    return html.escape(value)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_characters="<&\r\x00", codec="utf-8")))
+def test_text_that_skips_the_parser_is_what_the_parser_would_return(text):
+    assert plain_text(text) == _parsed(text) == text
+
+
+@pytest.mark.parametrize("text", ["a\rb", "a&lt;b>x", "x<y"])
+def test_text_with_a_character_the_parser_rewrites_still_goes_through_it(text):
+    assert plain_text(text) == _parsed(text)

@@ -52,7 +52,9 @@ def open_container(**_: Any) -> None:
     global _container
     _container = None
     try:
-        container()
+        # The solver child of this process's first job starts now, and is ready (ortools
+        # imported) when the job comes (domain/solver/warm.py).
+        container().solve.prestart()
     except SecretsUnavailable as error:
         # The main process got its secrets at start (init_error_reporting); Vault went away
         # since. The first task of this process tries again (and fails, and is retried).

@@ -29,7 +29,7 @@ from domain.adapters.secrets_wiring import attach_database_credentials
 from domain.adapters.secrets_wiring import release as release_database_credentials
 from domain.adapters.solve import IsolatedSolver
 from domain.adapters.webhook_sender import HttpWebhookSender
-from domain.ports import Clock, ResultCache, SolveFunction, UnitOfWorkFactory
+from domain.ports import Clock, ResultCache, UnitOfWorkFactory
 from domain.settings import Settings
 
 # Seconds: a readiness probe, or a cache call while Redis is down, must answer fast.
@@ -52,7 +52,8 @@ class Container:
     queue: CeleryJobQueue
     redis: redis.Redis
     clock: Clock
-    solve: SolveFunction
+    # Concrete (not the SolveFunction port): a worker's pool process keeps a spare child.
+    solve: IsolatedSolver
     webhook_sender: HttpWebhookSender
     # Rate-limit counters (api/rate_limit.py), on their own fail-fast Redis client.
     rate_limits: RedisRateLimitStore
@@ -60,7 +61,8 @@ class Container:
     readiness: dict[str, Callable[[], None]] = field(default_factory=dict)
 
     def close(self) -> None:
-        """Release every pooled connection (process shutdown)."""
+        """Release every pooled connection and the spare solver child (process shutdown)."""
+        self.solve.close()
         self.queue.close()
         self.webhook_sender.close()
         self.redis.close()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from domain.problem import Problem, Solution
 from domain.settings import Settings
 from domain.solver.runner import Progress, solve_isolated
+from domain.solver.warm import WarmChildren
 
 MiB = 1024 * 1024
 
@@ -19,6 +20,10 @@ class IsolatedSolver:
     memory_limit_bytes: int  # RLIMIT_AS of the child; 0 = none
     workers: int  # CP-SAT search workers
     max_time_limit: float
+    # One solver child started ahead per process (domain/solver/warm.py), once `prestart` has
+    # been called: a worker's pool process calls it when it starts; other processes never
+    # solve, and pay nothing.
+    warm: WarmChildren = field(default_factory=WarmChildren, compare=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IsolatedSolver:
@@ -46,4 +51,13 @@ class IsolatedSolver:
             fallback=problem.options.fallback,
             on_progress=on_progress,
             should_cancel=should_cancel,
+            warm=self.warm,
         )
+
+    def prestart(self) -> None:
+        """Keep a spare solver child from now on (a worker's pool process, at its start)."""
+        self.warm.prestart()
+
+    def close(self) -> None:
+        """Stop the spare child, if any (process shutdown)."""
+        self.warm.close()

@@ -7,6 +7,13 @@ Invocation::
 
     python -m domain.solver.child --fd N --time-limit SECONDS --memory-limit BYTES
                                   [--workers W] [--seed S]  < problem.json
+    python -m domain.solver.child --fd N --spare  < job line, then problem.json
+
+A spare (`--spare`, started ahead by `domain.solver.warm`) imports the solver (ortools: about
+a second) first, then waits on stdin for one line, a `SpareJob` with the limits and seed, and
+the problem after it. Its memory limit is set once that line arrives, so it applies to the
+solve but not to the imports: a limit smaller than the loaded interpreter makes the solve's
+first allocation fail, which is reported as `oom` like any other.
 
 Protocol: the problem arrives as msgspec JSON on stdin. Every message goes back on the
 inherited file descriptor `--fd` (never fd 1 or 2, which native code may print to) as one JSON
@@ -166,11 +173,41 @@ def _limit_resources(memory_limit: int) -> None:
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m domain.solver.child")
     parser.add_argument("--fd", type=int, required=True)
-    parser.add_argument("--time-limit", type=float, required=True)
-    parser.add_argument("--memory-limit", type=int, required=True)
+    parser.add_argument("--spare", action="store_true", help="import first, then read the job")
+    parser.add_argument("--time-limit", type=float)
+    parser.add_argument("--memory-limit", type=int)
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not args.spare and (args.time_limit is None or args.memory_limit is None):
+        parser.error("--time-limit and --memory-limit are required without --spare")
+    return args
+
+
+def _wait_for_job(args: argparse.Namespace) -> bool:
+    """A spare: load the solver, then read the job line; False when the parent went away."""
+    import domain.solver.cpsat
+    import domain.solver.heuristic  # noqa: F401
+
+    line = sys.stdin.buffer.readline()
+    if not line:
+        return False
+    job = msgspec.json.decode(line, type=SpareJob)
+    args.time_limit, args.memory_limit = job.time_limit, job.memory_limit
+    args.workers, args.seed = job.workers, job.seed
+    return True
+
+
+class SpareJob(msgspec.Struct, forbid_unknown_fields=True):
+    """The first line a spare reads: what a cold child gets as arguments."""
+
+    time_limit: float
+    memory_limit: int
+    workers: int
+    seed: int
+
+
+spare_job_encoder = msgspec.json.Encoder()
 
 
 class _Phase:
@@ -179,7 +216,10 @@ class _Phase:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    # First thing: cap the address space before ortools and numpy map their libraries.
+    if args.spare and not _wait_for_job(args):
+        return EXIT_ORPHANED
+    # First thing (of a cold child): cap the address space before ortools and numpy map
+    # their libraries.
     _limit_resources(args.memory_limit)
     # Native code (OR-Tools, OpenBLAS) may print to fd 1; make that the stderr the parent
     # reads, so nothing can ever be mistaken for a protocol message.

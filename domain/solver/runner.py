@@ -26,28 +26,28 @@ import logging
 import os
 import selectors
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from domain.problem import Problem, Solution, encode
 from domain.solver.child import (
-    FAULT_ENV,
     ErrorMsg,
     OomMsg,
     ProgressMsg,
     ResultMsg,
     SolutionMsg,
+    SpareJob,
     message_decoder,
+    spare_job_encoder,
 )
 from domain.solver.instance import compile_problem
 from domain.solver.outcome import _classify, _solution, _Watch
+from domain.solver.warm import WarmChildren, child_env, spawn
 
 logger = logging.getLogger(__name__)
 
@@ -60,21 +60,6 @@ POLL_INTERVAL = 0.2  # seconds between two should_cancel() polls
 TERM_WAIT = 0.5  # seconds between SIGTERM and SIGKILL
 REAP_WAIT = 2.0  # seconds to wait for a SIGKILLed child to be reaped before giving up on it
 MAX_LINE = 256 * 1024**2  # a protocol line longer than this is a protocol error
-
-# The repository root, so the child imports the same `domain` package as this process.
-_ROOT = Path(__file__).resolve().parents[2]
-
-# The child inherits only what an interpreter needs, not the worker's secrets (database URL,
-# Vault token ...): it runs native code on client-supplied input.
-_ENV_NAMES = frozenset({"PATH", "HOME", "LANG", "TZ", "TMPDIR", FAULT_ENV})
-_ENV_PREFIXES = ("PYTHON", "LC_", "LD_")
-
-# Settings of the child. glibc gives each thread that allocates its own 64 MiB malloc arena
-# of address space, and OpenBLAS (imported by ortools through numpy/pandas) starts one thread
-# per core: with 8 CP-SAT workers that made RLIMIT_AS fail at random between 300 MB and
-# 700 MB (measured: a trivial model needs 0.30-0.77 GB of address space without these
-# settings, a steady 0.37 GB with them), so the limit is predictable only with them.
-_CHILD_ENV = {"MALLOC_ARENA_MAX": "2", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
 
 @dataclass(frozen=True)
@@ -98,11 +83,14 @@ def solve_isolated(
     on_progress: Callable[[Progress], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
     on_start: Callable[[int], None] | None = None,
+    warm: WarmChildren | None = None,
 ) -> Solution:
     """Solve a *validated* problem in a child process; always returns a `Solution`.
 
     Wall time stays within `time_limit + grace` (plus the heuristic fallback only when the
     child produced nothing at all); `memory_limit_bytes` is the child's RLIMIT_AS (0 = none).
+    With `warm`, the child is its waiting spare when there is one, and a new spare is started
+    for the next call (domain/solver/warm.py).
     """
     started = time.monotonic()
     limit = problem.options.time_limit_seconds if time_limit is None else time_limit
@@ -118,7 +106,11 @@ def solve_isolated(
         on_progress=on_progress,
         should_cancel=should_cancel,
         on_start=on_start,
+        warm=warm,
     )
+    if warm is not None and warm.active:
+        # The next solve's child imports ortools while this one's result is written.
+        warm.prestart()
     outcome, reason = _classify(watch)
     if outcome in ("crash", "out_of_memory"):
         logger.warning(
@@ -156,47 +148,40 @@ def _supervise(
     on_progress: Callable[[Progress], None] | None,
     should_cancel: Callable[[], bool] | None,
     on_start: Callable[[int], None] | None,
+    warm: WarmChildren | None,
 ) -> None:
     kill_at = watch.started + limit + grace
     term_at = kill_at - min(TERM_WAIT, grace / 2)
     # The child's clock starts later than ours: give it what is left of the time limit.
     child_limit = max(limit - (time.monotonic() - watch.started), 0.1)
-    argv = [
-        sys.executable,
-        "-m",
-        "domain.solver.child",
-        "--time-limit",
-        repr(child_limit),
-        "--memory-limit",
-        str(int(memory_limit)),
-        "--workers",
-        str(int(workers)),
-        "--seed",
-        str(problem.options.seed or 0),
-    ]
-    read_fd, write_fd = os.pipe()
-    try:
-        proc = subprocess.Popen(
-            [*argv, "--fd", str(write_fd)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            pass_fds=(write_fd,),
-            cwd=_ROOT,
-            env=_child_env(),
-        )
-    except OSError as exc:  # EAGAIN, ENOMEM: the machine could not start a process
-        os.close(read_fd)
-        watch.spawn_error = f"{type(exc).__name__}: {exc}"
-        return
-    finally:
-        os.close(write_fd)
+    job = SpareJob(
+        time_limit=child_limit,
+        memory_limit=int(memory_limit),
+        workers=int(workers),
+        seed=problem.options.seed or 0,
+    )
+    env = child_env()
+    spare = warm.take(env) if warm is not None and warm.active else None
+    if spare is not None:
+        proc, read_fd = spare.proc, spare.read_fd
+        chunks = [spare_job_encoder.encode(job) + b"\n", encode(problem)]
+    else:
+        argv = [
+            *("--time-limit", repr(job.time_limit), "--memory-limit", str(job.memory_limit)),
+            *("--workers", str(job.workers), "--seed", str(job.seed)),
+        ]
+        try:
+            proc, read_fd = spawn(argv, env)
+        except OSError as exc:  # EAGAIN, ENOMEM: the machine could not start a process
+            watch.spawn_error = f"{type(exc).__name__}: {exc}"
+            return
+        chunks = [encode(problem)]
 
     watch.pid = proc.pid
     assert proc.stdin is not None
     assert proc.stderr is not None
     feeder = threading.Thread(
-        target=_feed, args=(proc.stdin, encode(problem)), name="solver-stdin", daemon=True
+        target=_feed, args=(proc.stdin, chunks), name="solver-stdin", daemon=True
     )
     feeder.start()
     err_fd = proc.stderr.fileno()
@@ -243,14 +228,10 @@ def _supervise(
         feeder.join(timeout=1.0)
 
 
-def _child_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k in _ENV_NAMES or k.startswith(_ENV_PREFIXES)}
-    return {**env, **_CHILD_ENV}
-
-
-def _feed(stream: Any, data: bytes) -> None:
+def _feed(stream: Any, chunks: list[bytes]) -> None:
     try:
-        stream.write(data)
+        for chunk in chunks:
+            stream.write(chunk)
         stream.close()
     except (BrokenPipeError, OSError, ValueError):
         pass  # the child died before reading its problem; the supervisor sees why

@@ -28,7 +28,7 @@ from domain.problem import (
     encode,
     solution_decoder,
 )
-from domain.solver import runner
+from domain.solver import runner, warm
 from domain.solver.child import FAULT_ENV, heuristic_budget
 from domain.solver.evaluator import evaluate
 from domain.solver.runner import Progress, solve_isolated
@@ -167,7 +167,7 @@ def test_child_gets_no_secrets_from_the_worker_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgresql://user:secret@db/rota")
-    env = runner._child_env()
+    env = warm.child_env()
     assert "DATABASE_URL" not in env
     assert env["MALLOC_ARENA_MAX"] == "2"
 

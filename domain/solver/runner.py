@@ -90,7 +90,7 @@ def solve_isolated(
     Wall time stays within `time_limit + grace` (plus the heuristic fallback only when the
     child produced nothing at all); `memory_limit_bytes` is the child's RLIMIT_AS (0 = none).
     With `warm`, the child is its waiting spare when there is one, and a new spare is started
-    for the next call (domain/solver/warm.py).
+    at once for the next call (domain/solver/warm.py).
     """
     started = time.monotonic()
     limit = problem.options.time_limit_seconds if time_limit is None else time_limit
@@ -108,9 +108,6 @@ def solve_isolated(
         on_start=on_start,
         warm=warm,
     )
-    if warm is not None and warm.active:
-        # The next solve's child imports ortools while this one's result is written.
-        warm.prestart()
     outcome, reason = _classify(watch)
     if outcome in ("crash", "out_of_memory"):
         logger.warning(
@@ -176,6 +173,10 @@ def _supervise(
             watch.spawn_error = f"{type(exc).__name__}: {exc}"
             return
         chunks = [encode(problem)]
+    if warm is not None and warm.active:
+        # The next solve's child imports ortools while this one runs: jobs that come back to
+        # back then all find a spare ready (started after this solve, it was not, measured).
+        warm.prestart()
 
     watch.pid = proc.pid
     assert proc.stdin is not None

@@ -411,3 +411,11 @@ def test_the_child_heuristic_gets_more_time_on_large_instances() -> None:
     assert heuristic_budget(100_000, 30.0) == pytest.approx(10.5)
     for cells in (10, 1_000, 100_000):
         assert heuristic_budget(cells, 10.0) < 10.0 / 2
+
+
+def test_the_child_heuristic_of_a_tiny_instance_is_short() -> None:
+    # Instance1 (8 x 14 x 1 = 112 cells): 0.28 s, not a share of the limit; CP-SAT proves
+    # such problems from any hint. Just past the tiny size the share applies again.
+    assert heuristic_budget(112, 30.0) == pytest.approx(0.28)
+    assert heuristic_budget(112, 0.5) == pytest.approx(0.075)  # the share, when smaller
+    assert heuristic_budget(501, 30.0) == pytest.approx(4.5)

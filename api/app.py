@@ -45,6 +45,7 @@ def create_app(deps: ApiDeps | None = None) -> Litestar:
         # Imported here so that tests (which pass fakes) never load the real adapters.
         from domain.adapters.container import build_container
         from domain.adapters.secrets_wiring import API, watch_secrets
+        from domain.services.outbox_marks import BatchedSentMarks
         from domain.settings import get_settings
 
         settings = api_settings(get_settings())
@@ -59,8 +60,10 @@ def create_app(deps: ApiDeps | None = None) -> Litestar:
             clock=container.clock,
             readiness=container.readiness,
             rate_limiter=RateLimiter(container.rate_limits, container.settings),
+            sent_marks=(marks := BatchedSentMarks(container.uow_factory, container.clock)),
         )
-        on_shutdown = (container.close,)
+        # The marks first: their last batch needs the database.
+        on_shutdown = (marks.close, container.close)
         # A serving process only: a test suite that froze its heap at each app start would
         # never collect the cyclic garbage of the tests before.
         on_startup = (freeze_startup_heap,)

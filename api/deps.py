@@ -24,6 +24,7 @@ from domain.errors import Unauthorized
 from domain.mail import Mailer
 from domain.ports import Clock, JobQueue, UnitOfWorkFactory
 from domain.services.mfa import Mfa
+from domain.services.outbox import SentMarks
 from domain.settings import Settings
 from domain.tenancy import Principal
 from domain.tokens import TokenKeys, token_keys
@@ -59,6 +60,9 @@ class ApiDeps:
     token_keys: TokenKeys = field(init=False)
     # Mail of the e-mailed MFA codes; None: from settings (SMTP, else the file outbox).
     mailer: Mailer | None = None
+    # Marks a submitted job's published message sent in batches; None: one transaction
+    # per submit (domain/services/outbox_marks.py).
+    sent_marks: SentMarks | None = None
     # The MFA use cases' collaborators; the TOTP keyring follows token_keys' rule.
     mfa: Mfa = field(init=False)
 

@@ -147,6 +147,9 @@ class OutboxRepository(Protocol):
     def mark_sent(self, message_id: uuid.UUID, now: dt.datetime) -> bool:
         """Mark the message sent if it was not yet; whether it changed."""
 
+    def mark_sent_many(self, message_ids: Sequence[uuid.UUID], now: dt.datetime) -> int:
+        """`mark_sent` for several messages in one statement; how many changed."""
+
     def mark_failed(self, message_id: uuid.UUID, *, error: str, retry_at: dt.datetime) -> None:
         """Count a failed publish and hold the message back until `retry_at`."""
 

@@ -269,6 +269,9 @@ class FakeOutbox:
         self.s.outbox[message_id] = msgspec.structs.replace(message, sent_at=now)
         return True
 
+    def mark_sent_many(self, message_ids: Sequence[uuid.UUID], now: dt.datetime) -> int:
+        return sum(self.mark_sent(message_id, now) for message_id in message_ids)
+
     def mark_failed(self, message_id: uuid.UUID, *, error: str, retry_at: dt.datetime) -> None:
         message = self.s.outbox[message_id]
         self.s.outbox[message_id] = msgspec.structs.replace(

@@ -138,6 +138,7 @@ class JobController(Controller):
             deps.clock,
             max_time_limit=deps.settings.max_time_limit_seconds,
             idempotency_ttl=dt.timedelta(hours=deps.settings.idempotency_ttl_hours),
+            marks=deps.sent_marks,
         )
         job = submission.job
         return Response(

@@ -33,7 +33,7 @@ from domain.ports import (
     UnitOfWorkFactory,
 )
 from domain.problem import Assignment, Problem
-from domain.services.outbox import publish_after_commit
+from domain.services.outbox import SentMarks, publish_after_commit
 from domain.services.retry import retry_conflicts
 from domain.solver.cache_key import cache_key
 from domain.tenancy import Principal
@@ -72,6 +72,7 @@ def submit_job(
     *,
     max_time_limit: float,
     idempotency_ttl: dt.timedelta = dt.timedelta(hours=24),
+    marks: SentMarks | None = None,
 ) -> Submission:
     """Store a queued job and its outbox message in one transaction, then publish the message
     (never before the commit). A failed publish is not an error: the job is stored, and the
@@ -118,7 +119,7 @@ def submit_job(
 
     submission = retry_conflicts(store)
     if submission.created:
-        publish_after_commit(message, uow_factory, queue, clock)
+        publish_after_commit(message, uow_factory, queue, clock, marks)
     return submission
 
 

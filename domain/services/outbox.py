@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
+from typing import Protocol
 
 from domain.outbox import SOLVE_JOB, OutboxMessage
 from domain.ports import Clock, JobQueue, UnitOfWorkFactory
@@ -39,12 +41,23 @@ def publish(message: OutboxMessage, queue: JobQueue) -> None:
     raise UnknownKind(f"no publisher for outbox messages of kind {message.kind!r}")
 
 
+class SentMarks(Protocol):
+    """Marks published messages sent later, in batches (domain/services/outbox_marks.py)."""
+
+    def mark_sent(self, message_id: uuid.UUID) -> None: ...
+
+
 def publish_after_commit(
-    message: OutboxMessage, uow_factory: UnitOfWorkFactory, queue: JobQueue, clock: Clock
+    message: OutboxMessage,
+    uow_factory: UnitOfWorkFactory,
+    queue: JobQueue,
+    clock: Clock,
+    marks: SentMarks | None = None,
 ) -> bool:
-    """The fast path: publish a message just committed and mark it sent. Never raises: when
-    the broker refuses, the message is left for the relay (at once, not after the fast-path
-    delay), and the caller's work is already safe in the database. Whether it was sent."""
+    """The fast path: publish a message just committed and mark it sent (through `marks`
+    when given, else in a transaction of its own). Never raises: when the broker refuses,
+    the message is left for the relay (at once, not after the fast-path delay), and the
+    caller's work is already safe in the database. Whether it was sent."""
     try:
         publish(message, queue)
     except Exception as exc:
@@ -56,7 +69,10 @@ def publish_after_commit(
         )
         _record(uow_factory, message, clock, error=_describe(exc), retry_at=clock())
         return False
-    _record(uow_factory, message, clock)
+    if marks is not None:
+        marks.mark_sent(message.id)
+    else:
+        _record(uow_factory, message, clock)
     return True
 
 

@@ -91,6 +91,22 @@ def test_a_message_round_trips_and_is_claimed_only_when_due_and_unsent(uow, tena
     assert later.id in claimed_ids(uow, base + MINUTE)
 
 
+def test_many_messages_are_marked_sent_in_one_statement_and_only_once(uow, tenant_id):
+    job = add_job(uow, tenant_id)
+    base = dt.datetime(2200, 2, 1, tzinfo=dt.UTC)
+    messages = [add_message(uow, job.id, base) for _ in range(3)]
+    untouched = add_message(uow, job.id, base)
+    with uow() as w:
+        assert w.outbox.mark_sent(messages[0].id, base)
+        # The one marked already is not counted again; an empty batch is no statement.
+        assert w.outbox.mark_sent_many([m.id for m in messages], base) == 2
+        assert w.outbox.mark_sent_many([], base) == 0
+        w.commit()
+    pending = claimed_ids(uow, base + MINUTE)
+    assert not pending & {m.id for m in messages}
+    assert untouched.id in pending
+
+
 def test_a_failed_publish_is_counted_and_held_back(uow, tenant_id):
     job = add_job(uow, tenant_id)
     base = dt.datetime(2201, 1, 1, tzinfo=dt.UTC)

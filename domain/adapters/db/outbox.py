@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
@@ -26,6 +27,14 @@ _INSERT = outbox.insert()
 _MARK_SENT = (
     outbox.update()
     .where(outbox.c.id == sa.bindparam("message_id"), outbox.c.sent_at.is_(None))
+    .values(sent_at=sa.bindparam("now"))
+)
+
+
+_MARK_MANY_SENT = (
+    outbox.update()
+    .where(outbox.c.id.in_(sa.bindparam("message_ids", expanding=True)))
+    .where(outbox.c.sent_at.is_(None))
     .values(sent_at=sa.bindparam("now"))
 )
 
@@ -69,6 +78,12 @@ class SqlOutbox:
     def mark_sent(self, message_id: uuid.UUID, now: dt.datetime) -> bool:
         result = self._conn.execute(_MARK_SENT, {"message_id": message_id, "now": now})
         return result.rowcount == 1
+
+    def mark_sent_many(self, message_ids: Sequence[uuid.UUID], now: dt.datetime) -> int:
+        if not message_ids:
+            return 0
+        result = self._conn.execute(_MARK_MANY_SENT, {"message_ids": list(message_ids), "now": now})
+        return result.rowcount
 
     def mark_failed(self, message_id: uuid.UUID, *, error: str, retry_at: dt.datetime) -> None:
         self._conn.execute(

@@ -82,7 +82,12 @@ def submit_job(
             "Idempotency-Key must be 1 to 255 printable ASCII characters without spaces",
             code="INVALID_IDEMPOTENCY_KEY",
         )
-    request_hash = hashlib.sha256(_canonical.encode(cmd.problem)).hexdigest()
+    # Only a request that can be replayed needs its body's hash.
+    request_hash = (
+        hashlib.sha256(_canonical.encode(cmd.problem)).hexdigest()
+        if cmd.idempotency_key is not None
+        else ""
+    )
     problem = _capped(cmd.problem, max_time_limit)
     now = clock()
     job = Job(

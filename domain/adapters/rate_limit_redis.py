@@ -31,6 +31,12 @@ from domain.rate_limits import Hit
 # request before it is served unlimited.
 CONNECT_TIMEOUT_SECONDS = 0.5
 SOCKET_TIMEOUT_SECONDS = 0.5
+# The event loop's client holds at most this many connections; a request beyond them waits
+# for one (up to POOL_WAIT_SECONDS) instead of being told the store is down: with an
+# unbounded wait-free pool, a burst of requests would have turned limiting off for the API
+# and refused every login.
+MAX_ASYNC_CONNECTIONS = 64
+POOL_WAIT_SECONDS = 5.0
 KEY_PREFIX = "rota:rl:"
 
 # KEYS: the counters; ARGV: count_1, window_ms_1, count_2, window_ms_2, ...
@@ -105,7 +111,15 @@ class RedisRateLimitStore:
         }
         return cls(
             redis.Redis.from_url(url, retry=Retry(NoBackoff(), 1), **timeouts),
-            lambda: redis.asyncio.Redis.from_url(url, retry=AsyncRetry(NoBackoff(), 1), **timeouts),
+            lambda: redis.asyncio.Redis(
+                connection_pool=redis.asyncio.BlockingConnectionPool.from_url(
+                    url,
+                    max_connections=MAX_ASYNC_CONNECTIONS,
+                    timeout=POOL_WAIT_SECONDS,
+                    retry=AsyncRetry(NoBackoff(), 1),
+                    **timeouts,
+                )
+            ),
         )
 
     def hit(self, checks: Sequence[tuple[str, int, int]]) -> list[Hit]:
@@ -138,7 +152,8 @@ class RedisRateLimitStore:
 
     async def aclose(self) -> None:
         if self._async is not None and self._async[0] is asyncio.get_running_loop():
-            await self._async[1].aclose()
+            # The client was given its pool, so it does not close it by default.
+            await self._async[1].aclose(close_connection_pool=True)
         self._async = None
 
     def close(self) -> None:

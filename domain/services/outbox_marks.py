@@ -48,13 +48,15 @@ class BatchedSentMarks:
         self._thread.start()
 
     def mark_sent(self, message_id: uuid.UUID) -> None:
-        """Mark this published message sent within about `interval` seconds."""
+        """Mark this published message sent within about `interval` seconds (at once, in
+        the caller's thread, once closed: a submit still running at shutdown)."""
         with self._wake:
-            if self._closed:
-                raise RuntimeError("the outbox marker is closed")
-            self._pending.append(message_id)
-            if len(self._pending) == 1:
-                self._wake.notify()
+            if not self._closed:
+                self._pending.append(message_id)
+                if len(self._pending) == 1:
+                    self._wake.notify()
+                return
+        self._flush([message_id], self._clock())
 
     def close(self) -> None:
         """Flush what is pending and stop the thread (process shutdown)."""

@@ -152,7 +152,9 @@ def _supervise(
     # The child's clock starts later than ours: give it what is left of the time limit.
     child_limit = max(limit - (time.monotonic() - watch.started), 0.1)
     job = SpareJob(
-        time_limit=child_limit,
+        # An instant, not a duration: a spare still importing when it gets its job must not
+        # start a full time limit once it is done (CLOCK_MONOTONIC is shared by processes).
+        deadline=time.monotonic() + child_limit,
         memory_limit=int(memory_limit),
         workers=int(workers),
         seed=problem.options.seed or 0,
@@ -164,7 +166,7 @@ def _supervise(
         chunks = [spare_job_encoder.encode(job) + b"\n", encode(problem)]
     else:
         argv = [
-            *("--time-limit", repr(job.time_limit), "--memory-limit", str(job.memory_limit)),
+            *("--time-limit", repr(child_limit), "--memory-limit", str(job.memory_limit)),
             *("--workers", str(job.workers), "--seed", str(job.seed)),
         ]
         try:

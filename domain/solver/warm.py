@@ -102,11 +102,14 @@ class WarmChildren:
         self._spare: Spare | None = None
         self._lock = threading.Lock()
         self.active = False
+        self._closed = False
 
     def prestart(self) -> None:
         """Start a spare unless one is waiting already; a failure only costs the speed-up."""
         env = child_env()
         with self._lock:
+            if self._closed:  # a solve that was running at shutdown starts no new spare
+                return
             self.active = True
             if self._spare is not None and self._spare.proc.poll() is None:
                 return
@@ -135,6 +138,7 @@ class WarmChildren:
         """Stop the waiting spare, and start no more (process shutdown)."""
         with self._lock:
             self.active = False
+            self._closed = True
             self._drop()
 
     def _drop(self) -> None:

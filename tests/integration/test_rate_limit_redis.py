@@ -11,7 +11,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 
-from domain.adapters.rate_limit_redis import KEY_PREFIX, RedisRateLimitStore
+from domain.adapters.rate_limit_redis import (
+    KEY_PREFIX,
+    MAX_ASYNC_CONNECTIONS,
+    RedisRateLimitStore,
+)
 
 
 @pytest.fixture
@@ -100,3 +104,18 @@ def test_the_event_loop_path_raises_connection_error_when_redis_is_away():
 
     with pytest.raises(ConnectionError):
         asyncio.run(attempt())
+
+
+def test_a_burst_beyond_the_connection_cap_waits_for_connections_and_is_charged_exactly(store):
+    # More requests at once than the loop's client holds connections: they queue for one
+    # instead of being served uncharged (or refused, on auth routes) as if Redis were down.
+    k = key()
+
+    async def burst() -> list:
+        return await asyncio.gather(
+            *(store.hit_async([(k, 100, 60)]) for _ in range(3 * MAX_ASYNC_CONNECTIONS))
+        )
+
+    hits = [h[0] for h in asyncio.run(burst())]
+    assert sum(h.admitted for h in hits) == 100
+    assert len(hits) == 3 * MAX_ASYNC_CONNECTIONS

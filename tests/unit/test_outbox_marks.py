@@ -9,8 +9,6 @@ import threading
 import time
 import uuid
 
-import pytest
-
 from domain.outbox import OutboxMessage
 from domain.services.outbox import publish_after_commit
 from domain.services.outbox_marks import BatchedSentMarks
@@ -91,8 +89,18 @@ def test_close_flushes_what_is_pending():
     marks.mark_sent(message.id)
     marks.close()
     assert store.outbox[message.id].sent_at == NOW
-    with pytest.raises(RuntimeError):
-        marks.mark_sent(message.id)
+
+
+def test_a_mark_after_close_is_written_at_once():
+    # A submit still running when the process shuts down: marked in its own thread.
+    store = Store()
+    uow = CountingUow(store)
+    [message] = stored(store, 1)
+    marks = BatchedSentMarks(uow, clock)
+    marks.close()
+    marks.mark_sent(message.id)
+    assert store.outbox[message.id].sent_at == NOW
+    assert uow.commits == 1
 
 
 def test_a_batch_that_cannot_be_written_is_dropped_with_a_warning_and_later_ones_are_not(

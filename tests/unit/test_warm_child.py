@@ -3,8 +3,14 @@ keeps its isolation, and never outlives its use: real child processes throughout
 
 from __future__ import annotations
 
+import argparse
+import io
+import sys
+import time
+
 import pytest
 
+from domain.solver import child
 from domain.solver.child import FAULT_ENV
 from domain.solver.runner import solve_isolated
 from domain.solver.warm import WarmChildren
@@ -119,4 +125,31 @@ def test_without_prestart_every_solve_starts_a_cold_child_and_leaves_no_spare():
     children = WarmChildren()
     solution = solve_isolated(SMALL, warm=children)
     assert solution.status == "optimal"
+    assert children._spare is None
+
+
+def test_a_spare_that_gets_its_job_late_keeps_the_callers_deadline(monkeypatch):
+    # The job carries an instant: a spare that finished importing only now solves for what
+    # is left of the caller's limit, not for a whole new one.
+    job = child.SpareJob(deadline=time.monotonic() + 1.0, memory_limit=0, workers=2, seed=7)
+    line = child.spare_job_encoder.encode(job) + b"\n"
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(line)))
+    args = argparse.Namespace(time_limit=None, memory_limit=None, workers=8, seed=0)
+    time.sleep(0.3)  # the import ran late
+    assert child._wait_for_job(args)
+    assert 0.1 <= args.time_limit <= 0.75
+    assert (args.workers, args.seed, args.memory_limit) == (2, 7, 0)
+
+
+def test_a_spare_whose_parent_went_away_before_its_job_exits_quietly(monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
+    assert not child._wait_for_job(argparse.Namespace())
+
+
+def test_after_close_no_spare_is_started_again():
+    # A solve still running at shutdown asks for the next spare: it must not get one.
+    children = WarmChildren()
+    children.prestart()
+    children.close()
+    children.prestart()
     assert children._spare is None

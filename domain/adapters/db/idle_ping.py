@@ -50,6 +50,9 @@ def ping_after_idle(
             return
         try:
             dialect.do_ping(dbapi)
-        except Exception as error:
-            # The pool discards this connection and checks out another (a new one if need be).
-            raise exc.DisconnectionError(f"pooled connection is dead: {error}") from error
+        except dialect.loaded_dbapi.Error as error:
+            # As pool_pre_ping: only a lost connection is replaced (the pool discards it and
+            # checks out another, a new one if need be); any other error is the caller's.
+            if dialect.is_disconnect(error, dbapi, None):
+                raise exc.DisconnectionError(f"pooled connection is dead: {error}") from error
+            raise

@@ -51,8 +51,11 @@ def ping_after_idle(
         try:
             dialect.do_ping(dbapi)
         except dialect.loaded_dbapi.Error as error:
-            # As pool_pre_ping: only a lost connection is replaced (the pool discards it and
-            # checks out another, a new one if need be); any other error is the caller's.
-            if dialect.is_disconnect(error, dbapi, None):
-                raise exc.DisconnectionError(f"pooled connection is dead: {error}") from error
-            raise
+            # Any failed ping replaces the connection (the pool discards it and checks out
+            # another, a new one if need be; if the server itself is the problem, making that
+            # one raises the real error). Not only what `dialect.is_disconnect` calls a
+            # disconnect: psycopg reports the first error of a session the server ended
+            # (pg_terminate_backend, as Vault's lease revocation runs) before it marks the
+            # connection broken, and re-raising that answered 500s until the pool emptied
+            # (tests/e2e/test_vault_platform.py).
+            raise exc.DisconnectionError(f"pooled connection failed its ping: {error}") from error

@@ -22,7 +22,7 @@ import pytest
 from ortools.sat.python import cp_model
 
 from domain.problem import Cover, Employee, Horizon, Problem, Request, ShiftType
-from domain.solver import lns
+from domain.solver import cpsat, lns
 from domain.solver.cost import roster_cost
 from domain.solver.cpsat import solve_cpsat
 from domain.solver.evaluator import Evaluation, evaluate
@@ -881,3 +881,11 @@ def test_roster_cost_equals_the_evaluator_objective(seed):
         cut = rng.randint(0, inst.days)
         head = roster_cost(inst, roster, range(cut))
         assert head + roster_cost(inst, roster, range(cut, inst.days)) == total
+
+
+def test_small_models_keep_the_full_model_for_the_whole_time_limit():
+    # Instance5 (16 x 28 x 2 = 896 cells) and smaller: CP-SAT's own portfolio; Instance7
+    # (1,680) and larger: the full model's share, then window repairs.
+    assert cpsat.full_model_share(896) == 1.0
+    assert cpsat.full_model_share(cpsat.FULL_MODEL_ONLY_MAX_CELLS + 1) == cpsat.FULL_MODEL_SHARE
+    assert cpsat.full_model_share(1_680, 0.3) == 0.3

@@ -160,7 +160,7 @@ def _supervise(
         seed=problem.options.seed or 0,
     )
     env = child_env()
-    spare = warm.take(env) if warm is not None and warm.active else None
+    spare = warm.take(env) if warm is not None else None
     if spare is not None:
         proc, read_fd = spare.proc, spare.read_fd
         chunks = [spare_job_encoder.encode(job) + b"\n", encode(problem)]
@@ -175,10 +175,10 @@ def _supervise(
             watch.spawn_error = f"{type(exc).__name__}: {exc}"
             return
         chunks = [encode(problem)]
-    if warm is not None and warm.active:
+    if warm is not None:
         # The next solve's child imports ortools while this one runs: jobs that come back to
         # back then all find a spare ready (started after this solve, it was not, measured).
-        warm.prestart()
+        warm.replenish()
 
     watch.pid = proc.pid
     assert proc.stdin is not None

@@ -121,10 +121,15 @@ class WarmChildren:
                 return
             self._spare = Spare(proc, read_fd, env)
 
+    def replenish(self) -> None:
+        """Start the next spare, if spares are kept (a solve has just taken one or begun)."""
+        if self.active:
+            self.prestart()
+
     def take(self, env: dict[str, str]) -> Spare | None:
         """The waiting spare, if it is alive and was started with `env` (the environment a
         cold child would get now); it is the caller's from now on (to feed, supervise and
-        reap)."""
+        reap). None while spares are not kept."""
         with self._lock:
             spare, self._spare = self._spare, None
         if spare is None:

@@ -44,6 +44,7 @@ def create_app(deps: ApiDeps | None = None) -> Litestar:
     if deps is None:
         # Imported here so that tests (which pass fakes) never load the real adapters.
         from domain.adapters.container import build_container
+        from domain.adapters.db.job_changes import job_change_listener
         from domain.adapters.secrets_wiring import API, watch_secrets
         from domain.services.outbox_marks import BatchedSentMarks
         from domain.settings import get_settings
@@ -62,11 +63,19 @@ def create_app(deps: ApiDeps | None = None) -> Litestar:
             rate_limiter=RateLimiter(container.rate_limits, container.settings),
             sent_marks=(marks := BatchedSentMarks(container.uow_factory, container.clock)),
         )
+        views = deps.job_views
+        feed = job_change_listener(
+            container.engine,
+            enabled=container.settings.db_change_feed,
+            on_change=views.changed,
+            on_up=views.feed_up,
+            on_down=views.feed_down,
+        )
         # The marks first: their last batch needs the database.
-        on_shutdown = (marks.close, container.close)
+        on_shutdown = (*((feed.close,) if feed else ()), marks.close, container.close)
         # A serving process only: a test suite that froze its heap at each app start would
         # never collect the cyclic garbage of the tests before.
-        on_startup = (freeze_startup_heap,)
+        on_startup = (freeze_startup_heap, *((feed.start,) if feed else ()))
         # With Vault: a key added or retired there reaches this process within the secrets'
         # TTL (ROTA_VAULT_SECRETS_TTL), without a restart.
         watch_secrets(get_settings(), API, deps.refresh_secrets)

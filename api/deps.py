@@ -14,11 +14,11 @@ from typing import Any
 from litestar import Request
 from litestar.di import NamedDependency, Provide
 
+from api.job_views import JobViews
 from api.rate_limit import RateLimiter
 from api.readiness import Readiness
 from api.request_id import request_id_of
 from api.schemas import JobView
-from api.ttl_cache import TtlCache
 from domain.adapters.mfa_wiring import keyring_from_settings, mailer_from_settings
 from domain.errors import Unauthorized
 from domain.mail import Mailer
@@ -31,11 +31,6 @@ from domain.tokens import TokenKeys, token_keys
 
 # How long an authenticated key is trusted without asking the database again (api/auth.py).
 AUTH_CACHE_SECONDS = 5.0
-# A finished job never changes, so its view is kept this long in each API process; GET of a
-# finished job (what every client does once its poll sees the end) then costs no query. The
-# only staleness: a job deleted by retention stays readable in a process for up to this long.
-FINISHED_JOB_CACHE_SECONDS = 60.0
-FINISHED_JOB_CACHE_ENTRIES = 10_000
 # Longest wait for one readiness check; a probe must answer well inside its own timeout.
 READINESS_TIMEOUT_SECONDS = 2.0
 
@@ -50,11 +45,11 @@ class ApiDeps:
     readiness: Mapping[str, Callable[[], None]] = field(default_factory=dict)
     auth_cache_seconds: float = AUTH_CACHE_SECONDS
     readiness_timeout_seconds: float = READINESS_TIMEOUT_SECONDS
-    finished_job_cache_seconds: float = FINISHED_JOB_CACHE_SECONDS
     # Off unless given a store (api/rate_limit.py); auth handlers call its hit_account().
     rate_limiter: RateLimiter = field(default_factory=RateLimiter.disabled)
-    # (tenant id, job id) -> the rendered view of a finished job.
-    finished_jobs: TtlCache[JobView] = field(init=False)
+    # Views of jobs read by GET /v1/jobs/{id} (api/job_views.py); live ones are kept only
+    # while a change feed calls its feed_up/changed/feed_down (create_app wires PostgreSQL's).
+    job_views: JobViews[JobView] = field(default_factory=JobViews)
     # The JWT key of this process; SettingsError here when none is configured outside
     # development, so the app refuses to start rather than refuse every login.
     token_keys: TokenKeys = field(init=False)
@@ -74,9 +69,6 @@ class ApiDeps:
             clock=self.clock,
             settings=self.settings,
             mailer=self.mailer or mailer_from_settings(self.settings),
-        )
-        self.finished_jobs = TtlCache(
-            ttl_seconds=self.finished_job_cache_seconds, max_entries=FINISHED_JOB_CACHE_ENTRIES
         )
 
     def refresh_secrets(self, settings: Settings) -> None:

@@ -46,6 +46,10 @@ class Settings:
     db_pool_timeout_seconds: float = 10.0
     # Per-statement cap on PostgreSQL, so one slow query cannot hold a connection forever.
     db_statement_timeout_ms: int = 15_000
+    # LISTEN to PostgreSQL's job change feed, so the API can serve polls of queued and
+    # running jobs from memory (api/job_views.py). Off behind a transaction-pooling proxy
+    # (PgBouncer), where LISTEN does not work.
+    db_change_feed: bool = True
     cache_ttl_seconds: int = WEEK_SECONDS
     # A job whose worker died this many times ends `failed` with WORKER_LOST.
     max_attempts: int = 3
@@ -163,6 +167,7 @@ class Settings:
             db_max_overflow=_int(env, "ROTA_DB_MAX_OVERFLOW", 10, minimum=0),
             db_pool_timeout_seconds=_positive_float(env, "ROTA_DB_POOL_TIMEOUT", 10.0),
             db_statement_timeout_ms=_int(env, "ROTA_DB_STATEMENT_TIMEOUT_MS", 15_000, minimum=0),
+            db_change_feed=_choice(env, "ROTA_DB_CHANGE_FEED", ("on", "off"), "on") == "on",
             cache_ttl_seconds=_int(env, "ROTA_CACHE_TTL", WEEK_SECONDS, minimum=1),
             max_attempts=_int(env, "ROTA_MAX_ATTEMPTS", 3, minimum=1),
             progress_interval_seconds=_positive_float(env, "ROTA_PROGRESS_INTERVAL", 1.0),

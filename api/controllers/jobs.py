@@ -178,7 +178,10 @@ class JobController(Controller):
         },
     )
     def cancel_job(self, job_id: JobId, deps: Deps, principal: Caller) -> Response[JobView]:
-        result = cancel_job(principal, parse_job_id(job_id), deps.uow_factory, deps.clock)
+        wanted = parse_job_id(job_id)
+        result = cancel_job(principal, wanted, deps.uow_factory, deps.clock)
+        # Read back at once by this caller's next GET, before the change feed says so.
+        deps.job_views.changed(wanted)
         return Response(job_view(result.job), status_code=200 if result.immediate else 202)
 
     @get(
@@ -215,15 +218,15 @@ class JobController(Controller):
         responses=problem_responses({**_AUTH, **_BAD_PARAMETER, **_JOB_NOT_FOUND, **_UNAVAILABLE}),
     )
     async def get_job(self, job_id: JobId, deps: Deps, principal: Caller) -> JobView:
-        # Async so that a finished job's view is answered from memory on the event loop; only
+        # Async so that a cached view (api/job_views.py) is answered on the event loop; only
         # a miss goes to the thread pool for the (synchronous) query.
-        key = (principal.tenant_id, parse_job_id(job_id))
-        if (view := deps.finished_jobs.get(key)) is not None:
+        tenant_id, wanted = principal.tenant_id, parse_job_id(job_id)
+        if (view := deps.job_views.get(tenant_id, wanted)) is not None:
             return view
-        job = await to_thread.run_sync(service.get_job, principal, key[1], deps.uow_factory)
+        version = deps.job_views.version()
+        job = await to_thread.run_sync(service.get_job, principal, wanted, deps.uow_factory)
         view = job_view(job)
-        if job.status.finished:
-            deps.finished_jobs.put(key, view)
+        deps.job_views.put(tenant_id, wanted, view, finished=job.status.finished, version=version)
         return view
 
     @get(

@@ -1,8 +1,10 @@
 """Load shapes of `make bench-api`, chosen by the BENCH_SCENARIO environment variable.
 
 get_job: GET /v1/jobs/{id} of one finished job (served from the API's in-process cache).
-get_queued: GET /v1/jobs/{id} of a queued job (a database read on every request: the path a
-  client polling a job that is still moving takes).
+get_queued: GET /v1/jobs/{id} of a queued job whose row the benchmark changes once a second,
+  as a running job's progress writes do: the path of a client polling a job that is still
+  moving. Served from memory between changes where the API has the change feed; run also
+  against an API without it (ROTA_DB_CHANGE_FEED=off), where every request reads the database.
 post_job: POST /v1/jobs with a small problem (validation, hashing, one transaction, publish).
 hello: GET /hello of the bare Litestar app (the ceiling of this server set-up).
 

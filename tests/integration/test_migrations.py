@@ -110,6 +110,28 @@ def test_downgrade_to_base_leaves_no_tables_and_upgrade_works_again(empty_postgr
     assert migrate.current(empty_postgres) == HEAD
 
 
+def test_0006_adds_the_job_change_trigger_and_its_downgrade_removes_it(empty_postgres):
+    def objects() -> tuple[list[str], list[str]]:
+        def look(_, conn):
+            triggers = conn.exec_driver_sql(
+                "SELECT tgname FROM pg_trigger WHERE tgrelid = 'jobs'::regclass"
+                " AND NOT tgisinternal"
+            )
+            functions = conn.exec_driver_sql(
+                "SELECT proname FROM pg_proc WHERE proname = 'rota_job_changed'"
+            )
+            return list(triggers.scalars()), list(functions.scalars())
+
+        return inspect(empty_postgres, look)
+
+    migrate.upgrade(empty_postgres)
+    assert objects() == (["jobs_changed"], ["rota_job_changed"])
+    migrate.downgrade(empty_postgres, "0005")
+    assert objects() == ([], [])
+    migrate.upgrade(empty_postgres)
+    assert objects() == (["jobs_changed"], ["rota_job_changed"])
+
+
 def test_upgrade_twice_is_a_no_op(empty_postgres):
     migrate.upgrade(empty_postgres)
     migrate.upgrade(empty_postgres)

@@ -1,0 +1,107 @@
+"""The views of jobs this API process has read, so that polling a job need not query the
+database every time.
+
+- A finished job never changes: its view is kept `finished_ttl` seconds whatever happens.
+- A queued or running job changes (started, progress about once a second, finished,
+  cancelled): its view is kept only while a change feed is up (PostgreSQL's, see
+  domain/adapters/db/job_changes.py), and dropped when the feed says that job changed. While
+  the feed is down (not started, connection lost, SQLite) such views are neither kept nor
+  served, since a change could go unannounced.
+
+Races: a reader takes `version()` before its query and passes it to `put()`; a change
+announced in between makes the put a no-op, so a view read before a change can never be
+stored after the change's announcement. The version is one counter for all jobs (a per-job
+one would need tombstones); its only cost is that a read overlapping any change is not
+cached, which at a few hundred changes per second loses a small share of puts.
+
+Entries are keyed by job id and hold the tenant: a job of another tenant is a miss, and the
+caller's query then answers 404 as usual.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+V = TypeVar("V")
+
+# A finished job is kept this long; a job deleted by retention stays readable in a process
+# for up to this long when no feed announces the deletion.
+FINISHED_TTL_SECONDS = 60.0
+# A live (queued/running) job is kept at most this long even if the feed never says it
+# changed: a bound on the damage of a notification that never came, not the mechanism.
+LIVE_TTL_SECONDS = 30.0
+MAX_ENTRIES = 10_000
+
+
+class JobViews(Generic[V]):
+    def __init__(
+        self,
+        *,
+        finished_ttl: float = FINISHED_TTL_SECONDS,
+        live_ttl: float = LIVE_TTL_SECONDS,
+        max_entries: int = MAX_ENTRIES,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._finished_ttl = finished_ttl
+        self._live_ttl = live_ttl
+        self._max = max_entries
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        # job id -> (expires at, tenant id, finished, view)
+        self._entries: OrderedDict[uuid.UUID, tuple[float, uuid.UUID, bool, V]] = OrderedDict()
+        self._version = 0
+        self._feed_up = False
+
+    def get(self, tenant_id: uuid.UUID, job_id: uuid.UUID) -> V | None:
+        with self._lock:
+            hit = self._entries.get(job_id)
+            if hit is None:
+                return None
+            expires, owner, _finished, view = hit
+            if self._monotonic() >= expires:
+                del self._entries[job_id]
+                return None
+            return view if owner == tenant_id else None
+
+    def version(self) -> int:
+        """Take before reading a job from the database; give to put() with what was read."""
+        return self._version
+
+    def put(
+        self, tenant_id: uuid.UUID, job_id: uuid.UUID, view: V, *, finished: bool, version: int
+    ) -> None:
+        with self._lock:
+            if version != self._version or not (finished or self._feed_up):
+                return
+            ttl = self._finished_ttl if finished else self._live_ttl
+            if ttl <= 0:
+                return
+            self._entries[job_id] = (self._monotonic() + ttl, tenant_id, finished, view)
+            self._entries.move_to_end(job_id)
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)  # the least recently stored
+
+    def changed(self, job_id: uuid.UUID) -> None:
+        """The job changed (or was deleted): forget its view. Also called by this process
+        after its own writes (a cancel), so it reads them back before the feed says so."""
+        with self._lock:
+            self._version += 1
+            self._entries.pop(job_id, None)
+
+    def feed_up(self) -> None:
+        with self._lock:
+            self._version += 1
+            self._feed_up = True
+
+    def feed_down(self) -> None:
+        """Changes may go unannounced from now on: forget every live view, keep no more."""
+        with self._lock:
+            self._version += 1
+            self._feed_up = False
+            for job_id in [k for k, entry in self._entries.items() if not entry[2]]:
+                del self._entries[job_id]

@@ -222,11 +222,21 @@ def best_row(
         return [OFF] * st.days, lam
     frame, gains = _frame(st, e, rng, window)
     work, lam, usable = _pattern(st, e, frame, gains, lam, budget, rng)
-    row = list(st.roster[e])
+    current = st.roster[e]
+    row = list(current)
     row[frame.first : frame.last + 1] = shift_types(st, e, work, usable)
     whole: Gains = [None] * st.days
     whole[frame.first : frame.last + 1] = usable
     repair_row(st, e, row, whole)
+    if window is not None:
+        # The frame reaches past the window so the runs across its edges are seen, and the
+        # pattern may still drop a worked day there (its gain only favours keeping it). The
+        # caller stores days a..b alone, so that is all it may be given: otherwise it
+        # prices and checks a row other than the one it keeps (Instance22 ended with a
+        # broken minimum run that the ruin-and-recreate step had counted as repaired).
+        a, b = max(window[0], 0), min(window[1], st.days - 1)
+        row[:a] = current[:a]
+        row[b + 1 :] = current[b + 1 :]
     return row, lam
 
 

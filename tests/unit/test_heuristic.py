@@ -488,3 +488,26 @@ def test_curtois_small_instances_are_feasible(number):
     for e, row in enumerate(roster):
         state.set_row(e, row)
     assert ev.objective == state.total_cost() == roster_cost(inst, roster)
+
+
+@pytest.mark.parametrize("number", [18, 22])
+def test_a_row_rebuilt_in_a_window_changes_no_day_outside_it(number):
+    # The ruin-and-recreate step stores days a..b of the rebuilt row and prices and checks
+    # the row it was given: a change outside the window would make it count a broken rule
+    # as repaired (Instance22 once ended with a one-day run that way).
+    from domain.solver.heuristic import _window
+    from domain.solver.heuristic_build import best_row
+
+    inst = compile_problem(parse_curtois(curtois_instance(number).read_text()))
+    state = RosterState(inst)
+    for e, row in enumerate(solve_heuristic(inst, time_limit=0.0, seed=number)):
+        state.set_row(e, row)
+    rng = random.Random(number)
+    for _ in range(60):
+        e, a, b = rng.randrange(inst.n_employees), *_window(state, rng.randrange(inst.days))
+        current = list(state.roster[e])
+        emptied = [OFF if a <= d <= b else s for d, s in enumerate(current)]
+        state.set_row(e, emptied, a, b)
+        row, _ = best_row(state, e, rng, 0.0, 16, (a, b))
+        assert row[:a] == emptied[:a] and row[b + 1 :] == emptied[b + 1 :], (e, a, b)
+        state.set_row(e, current, a, b)

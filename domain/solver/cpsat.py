@@ -133,6 +133,21 @@ def solve_cpsat(
         )
         if roster is None and hint_ok and status == "unknown":
             status, roster = "feasible", hint
+        elif roster is None and status == "unknown" and deadline - time.monotonic() > 1.0:
+            # No roster at all (the hint breaks a rule, or there is none): nothing for the
+            # windows to improve, so the full model keeps the rest of the time to find one
+            # rather than handing the caller the heuristic's infeasible roster early.
+            status, roster, again = _solve_full(
+                instance,
+                deadline - time.monotonic(),
+                workers,
+                seed + 1,
+                hint,
+                started,
+                sink,
+                stats,
+            )
+            bound = again if bound is None or (again is not None and again > bound) else bound
     lns_stats = LnsStats()
     revisits = 0
     while status == "feasible" and roster is not None and deadline - time.monotonic() > 0.5:

@@ -889,3 +889,30 @@ def test_small_models_keep_the_full_model_for_the_whole_time_limit():
     assert cpsat.full_model_share(896) == 1.0
     assert cpsat.full_model_share(cpsat.FULL_MODEL_ONLY_MAX_CELLS + 1) == cpsat.FULL_MODEL_SHARE
     assert cpsat.full_model_share(1_680, 0.3) == 0.3
+
+
+def test_without_a_feasible_roster_the_full_model_keeps_the_rest_of_the_time(monkeypatch):
+    # Instance6 (1,512 cells) gets the full model's share first; a hint that breaks a rule
+    # (nobody works: the minimum minutes) leaves the windows nothing to improve, so when the
+    # share finds no roster the full model is run again for the rest of the time limit.
+    from domain.formats.curtois import parse_curtois
+    from tests.benchmark_data import curtois_instance
+
+    inst = compile_problem(parse_curtois(curtois_instance(6).read_text()))
+    nobody = [[OFF] * inst.days for _ in range(inst.n_employees)]
+    assert not is_feasible(inst, nobody)
+    real, asked = cpsat._solve_full, []
+
+    def share_finds_nothing(instance, seconds, *rest):
+        asked.append(seconds)
+        if len(asked) == 1:
+            return "unknown", None, None
+        return real(instance, seconds, *rest)
+
+    monkeypatch.setattr(cpsat, "_solve_full", share_finds_nothing)
+    result = solve_cpsat(inst, time_limit=4.0, workers=2, hint=nobody)
+    assert asked[0] == pytest.approx(4.0 * cpsat.FULL_MODEL_SHARE)
+    assert len(asked) >= 2
+    assert asked[1] > 3.0
+    assert result.roster is not None
+    assert is_feasible(inst, result.roster)

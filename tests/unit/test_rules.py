@@ -836,6 +836,38 @@ def test_shortfall_finds_only_understaffed_pairs():
     assert lns._shortfall(inst, parse(inst, ["NN"]), rng) == (0, 0)
 
 
+def test_unmet_request_finds_only_requests_not_granted():
+    requests = [on("A", 0, "D", weight=2), off("A", 1, "N", weight=3)]
+    inst = compile_problem(make_problem(days=2, requests=requests))
+    rng = random.Random(0)
+    assert lns._unmet_request(inst, parse(inst, ["D-"]), rng) is None
+    assert lns._unmet_request(inst, parse(inst, ["DD"]), rng) is None
+    assert lns._unmet_request(inst, parse(inst, ["DN"]), rng) == (0, 1, 1)  # N asked off
+    assert lns._unmet_request(inst, parse(inst, ["N-"]), rng) == (0, 0, 0)  # D asked on
+
+
+def test_a_request_neighbourhood_frees_the_asker_and_someone_to_trade_with():
+    problem = crowded_problem(days=28)
+    problem = msgspec.structs.replace(problem, requests=[on("A", 9, "N")])
+    inst = compile_problem(problem)
+    # A works D on day 9 and asks for N; C works N that day and could swap with A.
+    roster = [[OFF] * inst.days for _ in range(inst.n_employees)]
+    roster[0][9], roster[2][9] = 0, 1
+    hoods = lns._Neighbourhoods(inst, random.Random(5))
+    hoods.request_share, hoods.everyone_share, hoods.target_share = 1.0, 0.0, 0.0
+    hoods.crew = lns._Size(2.0, 2.0, 2.0)
+    for _ in range(10):
+        move = hoods.draw(roster)
+        assert move.free == [0, 2]
+        assert move.lo <= 9 < move.hi
+
+
+def test_request_neighbourhoods_are_drawn_on_four_week_horizons_only():
+    short = lns._Neighbourhoods(compile_problem(crowded_problem(days=28)), random.Random(0))
+    longer = lns._Neighbourhoods(compile_problem(crowded_problem(days=42)), random.Random(0))
+    assert (short.request_share, longer.request_share) == (lns.REQUEST_SHARE, 0.0)
+
+
 # --- roster_cost against the evaluator ---------------------------------------------------
 
 

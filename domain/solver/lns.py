@@ -36,32 +36,45 @@ from domain.solver.heuristic_state import RosterState
 from domain.solver.instance import OFF, Instance, Roster
 from domain.solver.model import RosterModel
 
-# Horizons up to LONG_HORIZON_DAYS: half the repairs free everybody over EVERYONE_DAYS
-# (adapting), half free 3 employees (adapting) over up to 56 days. Longer
-# horizons: an all-employee window is too big to solve in a fraction of a second (Instance22:
-# 50 x 10 shift types), so most repairs free a crew over a CREW_SPAN_DAYS stretch instead;
-# measured on Instance22 over 20 s: 39.9k with (0.2, 28 days, 6) against 41.6k with the
-# short-horizon mix.
+# The mix of neighbourhoods by horizon, each (share of all-employee windows, crew span in
+# days, crew size, share placed around a hole, share of crew moves around a request).
+#
+# Up to LONG_HORIZON_DAYS: half the repairs free everybody over EVERYONE_DAYS (adapting),
+# half free 3 employees (adapting) over up to 56 days. Longer horizons: an all-employee
+# window is too big to solve in a fraction of a second (Instance22: 50 x 10 shift types), so
+# most repairs free a crew over 28 days instead; measured on Instance22 over 20 s: 39.9k with
+# (0.2, 28 days, 6) against 41.6k with the short-horizon mix.
+#
+# Around a hole (an under-staffed day and shift of the incumbent; the crew mostly people who
+# could fill it). Measured from the same rosters over 12-15 s, twice each: Instance20 7472 ->
+# 6825 / 6940 with 0.5 against 7050 / 7157 with none, but Instance8 2109 -> 1775 / 1666 with
+# 0.5 against 1569 / 1585 with none (its crews span the whole horizon and random ones move
+# cover more freely). At 30 s (make bench's pipeline, seeds 0/1) on the 6-12 week horizons:
+# Instance14 1344 / 1323 with 0.5 against 1422 / 1450 with none, Instance16 3243 / 3334
+# against 3243 / 3343, Instance18 5097 / 5708 against 5025 / 5606 (within its noise).
+#
+# Around a request the incumbent does not grant, on 4-week horizons: the person who asked,
+# people who could trade that day with them, the rest at random. At 30 s, seeds 0/1/2,
+# against random crews: Instance6 1963 / 1956 against 2052 / 2054 (best known 1950; random
+# crews had given 2047-2054 in every run since the LNS exists), Instance7 1072 / 1072 / 1072
+# against 1074 / 1085 / 1085, Instance8 1453 / 1461 against 1451 / 1341, Instance10 4839 /
+# 4654 / 4649 against 4650 / 4740 / 4645, Instance11 3448 against 3449. Longer horizons lost
+# (Instance14 1523 / 1484, Instance16 3545 / 3345, Instance18 5305 / 5617 against the
+# figures above without), where holes, not requests, make the gap.
+FOUR_WEEKS_DAYS = 28
 LONG_HORIZON_DAYS = 84
 EVERYONE_DAYS = 8.0
-SHORT = (0.5, 56, 3.0, 0.0)  # (share of all-employee windows, crew span, crew size,
-LONG = (0.2, 28, 6.0, 0.5)  # share of the neighbourhoods placed around a hole)
-# On horizons up to REQUEST_DAYS, half the crew moves are built around a request the
-# incumbent does not grant: the person who asked, people who could trade that day with them,
-# the rest at random. Measured at 30 s (make bench's pipeline, seeds 0/1/2) against random
-# crews: Instance6 1963 / 1956 against 2052 / 2054 (best known 1950; random crews had sat
-# at 2047-2054 in every run since the LNS exists), Instance7 1072 / 1072 / 1072 against
-# 1074 / 1085 / 1085, Instance8 1453 / 1461 against 1451 / 1341, Instance10 4839 / 4654 /
-# 4649 against 4650 / 4740 / 4645, Instance11 3448 against 3449. Longer horizons lost:
-# Instance14 1523 / 1484 against 1422 / 1450, Instance16 3545 / 3345 against 3243 / 3343,
-# Instance18 5305 / 5617 against 5025 / 5606, where holes, not requests, make the gap.
-REQUEST_SHARE = 0.5
-REQUEST_DAYS = 28
-# The last figure of SHORT and LONG: the share of neighbourhoods placed around a hole (an
-# under-staffed day and shift) of the incumbent. Measured from the same rosters over 12-15 s,
-# twice each: Instance20 7472 -> 6825 / 6940 with 0.5 against 7050 / 7157 with none, but
-# Instance8 2109 -> 1775 / 1666 with 0.5 against 1569 / 1585 with none (its crews span the
-# whole horizon and random ones move cover more freely).
+FOUR_WEEKS = (0.5, 56, 3.0, 0.0, 0.5)
+SHORT = (0.5, 56, 3.0, 0.5, 0.0)
+LONG = (0.2, 28, 6.0, 0.5, 0.0)
+
+
+def mix(days: int) -> tuple[float, int, float, float, float]:
+    """The neighbourhood mix of a horizon of `days` days (see above)."""
+    if days <= FOUR_WEEKS_DAYS:
+        return FOUR_WEEKS
+    return SHORT if days <= LONG_HORIZON_DAYS else LONG
+
 
 # A repair either finds a better roster quickly or is not worth waiting for: proving that a
 # neighbourhood holds nothing better can take far longer than finding an improvement.
@@ -103,10 +116,7 @@ class _Neighbourhoods:
     def __init__(self, inst: Instance, rng: random.Random) -> None:
         n_e, n_d = inst.n_employees, inst.days
         self.inst, self.n_e, self.n_d, self.rng = inst, n_e, n_d, rng
-        self.everyone_share, span, crew, self.target_share = (
-            SHORT if n_d <= LONG_HORIZON_DAYS else LONG
-        )
-        self.request_share = REQUEST_SHARE if n_d <= REQUEST_DAYS else 0.0
+        self.everyone_share, span, crew, self.target_share, self.request_share = mix(n_d)
         self.everyone = _Size(min(EVERYONE_DAYS, n_d), 3.0, float(min(n_d, 28)))
         self.crew = _Size(min(crew, n_e), 2.0, float(n_e))
         self.span = min(n_d, span)

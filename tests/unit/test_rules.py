@@ -862,10 +862,14 @@ def test_a_request_neighbourhood_frees_the_asker_and_someone_to_trade_with():
         assert move.lo <= 9 < move.hi
 
 
-def test_request_neighbourhoods_are_drawn_on_four_week_horizons_only():
-    short = lns._Neighbourhoods(compile_problem(crowded_problem(days=28)), random.Random(0))
-    longer = lns._Neighbourhoods(compile_problem(crowded_problem(days=42)), random.Random(0))
-    assert (short.request_share, longer.request_share) == (lns.REQUEST_SHARE, 0.0)
+def test_four_weeks_target_requests_longer_horizons_target_holes():
+    def shares(days: int) -> tuple[float, float]:
+        hoods = lns._Neighbourhoods(compile_problem(crowded_problem(days)), random.Random(0))
+        return hoods.target_share, hoods.request_share
+
+    assert shares(28) == (0.0, 0.5)
+    assert shares(42) == shares(84) == (0.5, 0.0)
+    assert shares(98) == (lns.LONG[3], 0.0)
 
 
 # --- roster_cost against the evaluator ---------------------------------------------------

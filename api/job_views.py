@@ -8,11 +8,12 @@ database every time.
   the feed is down (not started, connection lost, SQLite) such views are neither kept nor
   served, since a change could go unannounced.
 
-Races: a reader takes `version()` before its query and passes it to `put()`; a change
-announced in between makes the put a no-op, so a view read before a change can never be
-stored after the change's announcement. The version is one counter for all jobs (a per-job
-one would need tombstones); its only cost is that a read overlapping any change is not
-cached, which at a few hundred changes per second loses a small share of puts.
+Races: a reader takes `version()` before its query and passes it to `put()`; a change of
+that job announced in between makes the put a no-op, so a view read before a change can
+never be stored after the change's announcement. Changes are numbered; the last
+RECENT_CHANGES of them are remembered per job, so a read overlapping other jobs' changes is
+still cached. A put is refused when it cannot be vouched for: the feed went up or down since
+the read began, or the change log forgot changes made since (then any job may have changed).
 
 Entries are keyed by job id and hold the tenant: a job of another tenant is a miss, and the
 caller's query then answers 404 as usual.
@@ -36,6 +37,9 @@ FINISHED_TTL_SECONDS = 60.0
 # changed: a bound on the damage of a notification that never came, not the mechanism.
 LIVE_TTL_SECONDS = 30.0
 MAX_ENTRIES = 10_000
+# Changes remembered per job for put()'s check: a read must end within this many changes
+# (of any job) of its start to be cached; at 1,000 changes a second that is 4 s.
+RECENT_CHANGES = 4_096
 
 
 class JobViews(Generic[V]):
@@ -45,6 +49,7 @@ class JobViews(Generic[V]):
         finished_ttl: float = FINISHED_TTL_SECONDS,
         live_ttl: float = LIVE_TTL_SECONDS,
         max_entries: int = MAX_ENTRIES,
+        recent_changes: int = RECENT_CHANGES,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._finished_ttl = finished_ttl
@@ -56,6 +61,12 @@ class JobViews(Generic[V]):
         self._entries: OrderedDict[uuid.UUID, tuple[float, uuid.UUID, bool, V]] = OrderedDict()
         self._version = 0
         self._feed_up = False
+        # job id -> number of its last change, for the last `recent_changes` changes.
+        self._recent: OrderedDict[uuid.UUID, int] = OrderedDict()
+        self._recent_max = recent_changes
+        # Reads that began before this number cannot be vouched for (feed up/down, or a
+        # change forgotten by _recent).
+        self._floor = 0
 
     def get(self, tenant_id: uuid.UUID, job_id: uuid.UUID) -> V | None:
         with self._lock:
@@ -76,7 +87,9 @@ class JobViews(Generic[V]):
         self, tenant_id: uuid.UUID, job_id: uuid.UUID, view: V, *, finished: bool, version: int
     ) -> None:
         with self._lock:
-            if version != self._version or not (finished or self._feed_up):
+            if version < self._floor or self._recent.get(job_id, -1) > version:
+                return
+            if not (finished or self._feed_up):
                 return
             ttl = self._finished_ttl if finished else self._live_ttl
             if ttl <= 0:
@@ -92,16 +105,23 @@ class JobViews(Generic[V]):
         with self._lock:
             self._version += 1
             self._entries.pop(job_id, None)
+            self._recent[job_id] = self._version
+            self._recent.move_to_end(job_id)
+            if len(self._recent) > self._recent_max:
+                _, forgotten = self._recent.popitem(last=False)
+                self._floor = max(self._floor, forgotten)
 
     def feed_up(self) -> None:
         with self._lock:
             self._version += 1
+            self._floor = self._version
             self._feed_up = True
 
     def feed_down(self) -> None:
         """Changes may go unannounced from now on: forget every live view, keep no more."""
         with self._lock:
             self._version += 1
+            self._floor = self._version
             self._feed_up = False
             for job_id in [k for k, entry in self._entries.items() if not entry[2]]:
                 del self._entries[job_id]

@@ -179,9 +179,12 @@ class JobController(Controller):
     )
     def cancel_job(self, job_id: JobId, deps: Deps, principal: Caller) -> Response[JobView]:
         wanted = parse_job_id(job_id)
-        result = cancel_job(principal, wanted, deps.uow_factory, deps.clock)
-        # Read back at once by this caller's next GET, before the change feed says so.
-        deps.job_views.changed(wanted)
+        try:
+            result = cancel_job(principal, wanted, deps.uow_factory, deps.clock)
+        finally:
+            # Read back at once by this caller's next GET, before the change feed says so;
+            # also after a 409 (the job finished meanwhile: this process may hold it live).
+            deps.job_views.changed(wanted)
         return Response(job_view(result.job), status_code=200 if result.immediate else 202)
 
     @get(

@@ -133,7 +133,12 @@ def solve_cpsat(
         )
         if roster is None and hint_ok and status == "unknown":
             status, roster = "feasible", hint
-        elif roster is None and status == "unknown" and deadline - time.monotonic() > 1.0:
+        elif (
+            roster is None
+            and status == "unknown"
+            # Rebuilding the model must leave it time to search (Instance22: 1.8 s to build).
+            and deadline - time.monotonic() > 2 * float(stats.get("build_seconds", 0.0)) + 1.0
+        ):
             # No roster at all (the hint breaks a rule, or there is none): nothing for the
             # windows to improve, so the full model keeps the rest of the time to find one
             # rather than handing the caller the heuristic's infeasible roster early.

@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from domain.adapters.db.job_changes import CHANNEL
+from domain.adapters.db.job_changes import APPLICATION_NAME
 from tests.e2e.stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -51,7 +51,7 @@ def until(check: Callable[[], bool], seconds: float = 10.0) -> bool:
 
 def test_a_polled_job_comes_from_memory_until_the_feed_announces_its_change(stack):
     listening = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-    listening += f" AND query = 'LISTEN {CHANNEL}'"
+    listening += f" AND application_name = '{APPLICATION_NAME}'"
     assert until(lambda: sql(stack, listening) == [(1,)]), "the API never started listening"
     with stack.client(stack.api_key("polling")) as client:
         submitted = client.post(

@@ -112,3 +112,28 @@ def test_the_oldest_stored_view_makes_room_beyond_the_cap():
     for n, job in enumerate(jobs):
         put(cache, job, f"v{n}", finished=True)
     assert [cache.get(TENANT, job) for job in jobs] == [None, "v1", "v2"]
+
+
+def test_a_change_of_another_job_during_the_read_does_not_stop_the_put():
+    cache, _ = views()
+    cache.feed_up()
+    job, other = uuid.uuid4(), uuid.uuid4()
+    version = cache.version()
+    cache.changed(other)
+    cache.put(TENANT, job, "fresh", finished=False, version=version)
+    assert cache.get(TENANT, job) == "fresh"
+
+
+def test_a_read_overlapping_more_changes_than_remembered_is_not_stored():
+    cache, _ = views(recent_changes=3)
+    cache.feed_up()
+    job = uuid.uuid4()
+    version = cache.version()
+    cache.changed(job)  # forgotten below: the log keeps only the last three changes
+    for _ in range(3):
+        cache.changed(uuid.uuid4())
+    cache.put(TENANT, job, "stale", finished=False, version=version)
+    assert cache.get(TENANT, job) is None
+    # A read that began after the forgotten change is cached as usual.
+    cache.put(TENANT, job, "fresh", finished=False, version=cache.version())
+    assert cache.get(TENANT, job) == "fresh"

@@ -91,6 +91,13 @@ def _postgres_connect_args(options: str) -> dict[str, Any]:
         "connect_timeout": CONNECT_TIMEOUT_SECONDS,
         "application_name": "rota",
         "options": options,
+        # A peer that went silent (a NAT or firewall dropped the idle flow) is found out
+        # within about a minute instead of the kernel's two hours: the change feed's
+        # listening connection waits on its socket for as long as the server says nothing.
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
     }
 
 

@@ -3,14 +3,21 @@
 A daemon thread holds one connection of its own that LISTENs on the channel the `jobs`
 trigger notifies, and calls `on_change(job_id)` for every notification. What a consumer
 caches is only as good as the feed, so the feed says when it cannot vouch for itself:
-`on_up()` once it is listening, `on_down()` as soon as the connection is lost (notifications
-may have been missed from then until the next `on_up()`). It reconnects on its own, with
-back-off.
+`on_up()` once it is listening and has heard itself, `on_down()` as soon as it may miss a
+notification (connection lost, replaced, or closed). It reconnects on its own, with back-off.
+
+A feed can be connected yet deaf: a proxy in transaction-pooling mode (PgBouncer) accepts
+LISTEN and never delivers, a half-open TCP connection delivers nothing, a database without
+migration 0006 never notifies. So before `on_up()` the listener checks that the trigger
+exists and hears a NOTIFY of its own (a heartbeat), and then hears one every
+HEARTBEAT_SECONDS or reports down and reconnects; the engine's TCP keepalives
+(domain/adapters/db/engine.py) bound how long a dead connection can keep it waiting.
 
 The connection comes from the service's engine, then is detached from its pool: it is made
-with the same settings and, under Vault, as the current leased user. It is replaced after
-`recycle_seconds` like the pooled ones (leases rotate); the new one listens before the old
-one is closed, so a planned replacement loses nothing and is not reported as down.
+with the same settings and, under Vault, as a leased user. It is replaced after
+`recycle_seconds` like the pooled ones (leases rotate); a replacement is reported as down
+then up (a consumer forgets what the feed vouched for), since notifications committed while
+the new connection starts listening could reach neither.
 """
 
 from __future__ import annotations
@@ -28,12 +35,23 @@ log = logging.getLogger(__name__)
 
 # Also in migrations/versions/0006_job_change_feed.py, which notifies it.
 CHANNEL = "rota_job_changed"
-# How often the thread looks up from its wait to notice close() (and the recycle age).
+TRIGGER = "jobs_changed"
+# What pg_stat_activity shows for the listening session.
+APPLICATION_NAME = "rota-job-feed"
+# How often the thread looks up from its wait to notice close() (and what is due).
 WAKE_SECONDS = 0.25
+# A NOTIFY of its own this often, which must come back within HEARTBEAT_TIMEOUT_SECONDS.
+HEARTBEAT_SECONDS = 10.0
+HEARTBEAT_TIMEOUT_SECONDS = 5.0
 # Reconnection back-off after a failure: doubles from the first to the last.
 RETRY_SECONDS = (0.5, 30.0)
 # Same as the pool's recycle age (domain/adapters/db/engine.py).
 RECYCLE_SECONDS = 1800.0
+_HEARTBEAT = "heartbeat "
+
+
+class FeedUnavailable(Exception):
+    """The feed cannot vouch for what it hears (no trigger, or deaf)."""
 
 
 class JobChangeListener:
@@ -63,7 +81,7 @@ class JobChangeListener:
         """Stop listening (within WAKE_SECONDS) and close the connection."""
         self._stop.set()
         if self._thread.is_alive():
-            self._thread.join(timeout=5.0)
+            self._thread.join(timeout=HEARTBEAT_TIMEOUT_SECONDS + 5.0)
 
     def _run(self) -> None:
         delay = self._retry[0]
@@ -71,7 +89,7 @@ class JobChangeListener:
             try:
                 conn = self._listen()
             except Exception as exc:
-                log.warning("job change feed cannot connect (%s); retrying in %.1f s", exc, delay)
+                log.warning("job change feed unavailable (%s); retrying in %.1f s", exc, delay)
                 self._stop.wait(delay)
                 delay = min(delay * 2, self._retry[1])
                 continue
@@ -80,28 +98,43 @@ class JobChangeListener:
             try:
                 self._serve(conn)
             except Exception as exc:
-                # Said before anything else: from here on notifications may be missed.
-                self._on_down()
                 log.warning("job change feed lost its connection (%s); reconnecting", exc)
+            finally:
+                # First: from here on notifications may be missed.
+                self._on_down()
                 _close_quietly(conn)
-                continue
-        self._on_down()
 
     def _serve(self, conn: Any) -> None:
-        """Hand on notifications until close() (then closes `conn`) or an error (raised)."""
-        born = time.monotonic()
+        """Hand on notifications until close() or the recycle age (returns) or a failure,
+        of the connection or of a heartbeat (raises)."""
+        born = beat = time.monotonic()
         while not self._stop.is_set():
             for note in conn.notifies(timeout=WAKE_SECONDS):
                 self._announce(note.payload)
-            if time.monotonic() - born >= self._recycle:
-                fresh = self._listen()  # raises: handled as a lost connection
-                for note in conn.notifies(timeout=0):  # what reached the old one meanwhile
-                    self._announce(note.payload)
-                _close_quietly(conn)
-                conn, born = fresh, time.monotonic()
-        _close_quietly(conn)
+            now = time.monotonic()
+            if now - born >= self._recycle:
+                log.info("job change feed: replacing its connection (recycle age)")
+                return
+            if now - beat >= HEARTBEAT_SECONDS:
+                self._heartbeat(conn)
+                beat = time.monotonic()
+
+    def _heartbeat(self, conn: Any) -> None:
+        """NOTIFY on the channel and hear it back (handing on what comes meanwhile), or
+        raise FeedUnavailable."""
+        token = f"{_HEARTBEAT}{uuid.uuid4()}"
+        conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, token))
+        deadline = time.monotonic() + HEARTBEAT_TIMEOUT_SECONDS
+        while (left := deadline - time.monotonic()) > 0:
+            for note in conn.notifies(timeout=left):
+                if note.payload == token:
+                    return
+                self._announce(note.payload)
+        raise FeedUnavailable(f"no heartbeat back within {HEARTBEAT_TIMEOUT_SECONDS} s")
 
     def _announce(self, payload: str) -> None:
+        if payload.startswith(_HEARTBEAT):
+            return  # this or another process checking its own feed
         try:
             job_id = uuid.UUID(payload)
         except ValueError:
@@ -110,13 +143,23 @@ class JobChangeListener:
         self._on_change(job_id)
 
     def _listen(self) -> Any:
-        """A connection of its own (out of the pool) that listens on CHANNEL."""
+        """A connection of its own (out of the pool) that listens on CHANNEL, on a database
+        whose jobs notify it, and hears itself."""
         pooled = self._engine.raw_connection()
         conn = pooled.driver_connection  # before detach(), which forgets it
         pooled.detach()
         try:
             conn.autocommit = True
+            conn.execute("SELECT set_config('application_name', %s, false)", (APPLICATION_NAME,))
             conn.execute(f"LISTEN {CHANNEL}")
+            found = conn.execute(
+                "SELECT count(*) FROM pg_trigger WHERE tgname = %s"
+                " AND tgrelid = to_regclass('jobs')",
+                (TRIGGER,),
+            ).fetchone()
+            if not found or not found[0]:
+                raise FeedUnavailable("no jobs_changed trigger: is migration 0006 applied?")
+            self._heartbeat(conn)
         except Exception:
             _close_quietly(conn)
             raise

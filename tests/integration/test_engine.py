@@ -34,6 +34,22 @@ def test_postgres_connections_carry_the_timeouts_and_the_application_name(postgr
         engine.dispose()
 
 
+def test_postgres_connections_have_tcp_keepalives(postgres_url):
+    engine = make_engine(Settings(), url=postgres_url)
+    try:
+        raw = engine.raw_connection()
+        try:
+            parameters = raw.driver_connection.info.get_parameters()
+        finally:
+            raw.close()
+        assert {k: parameters.get(k) for k in ("keepalives", "keepalives_idle")} == {
+            "keepalives": "1",
+            "keepalives_idle": "30",
+        }
+    finally:
+        engine.dispose()
+
+
 def test_the_pool_is_sized_by_the_settings(postgres_url):
     settings = Settings(db_pool_size=3, db_max_overflow=4, db_pool_timeout_seconds=2.5)
     engine = make_engine(settings, url=postgres_url)

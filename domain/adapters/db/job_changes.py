@@ -78,7 +78,8 @@ class JobChangeListener:
         self._thread.start()
 
     def close(self) -> None:
-        """Stop listening (within WAKE_SECONDS) and close the connection."""
+        """Stop listening and close the connection: within WAKE_SECONDS, or within
+        HEARTBEAT_TIMEOUT_SECONDS if a heartbeat is under way."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=HEARTBEAT_TIMEOUT_SECONDS + 5.0)

@@ -28,6 +28,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from api.ttl_cache import TtlCache
+
 V = TypeVar("V")
 
 # A finished job is kept this long; a job deleted by retention stays readable in a process
@@ -52,13 +54,16 @@ class JobViews(Generic[V]):
         recent_changes: int = RECENT_CHANGES,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._finished_ttl = finished_ttl
-        self._live_ttl = live_ttl
-        self._max = max_entries
-        self._monotonic = monotonic
+        # job id -> (tenant id, view); finished and live views age differently.
+        self._finished: TtlCache[tuple[uuid.UUID, V]] = TtlCache(
+            ttl_seconds=finished_ttl, max_entries=max_entries, monotonic=monotonic
+        )
+        self._live: TtlCache[tuple[uuid.UUID, V]] = TtlCache(
+            ttl_seconds=live_ttl, max_entries=max_entries, monotonic=monotonic
+        )
+        # Guards the version, the feed state and the change log, and makes put()'s check
+        # and store one step against changed().
         self._lock = threading.Lock()
-        # job id -> (expires at, tenant id, finished, view)
-        self._entries: OrderedDict[uuid.UUID, tuple[float, uuid.UUID, bool, V]] = OrderedDict()
         self._version = 0
         self._feed_up = False
         # job id -> number of its last change, for the last `recent_changes` changes.
@@ -69,15 +74,11 @@ class JobViews(Generic[V]):
         self._floor = 0
 
     def get(self, tenant_id: uuid.UUID, job_id: uuid.UUID) -> V | None:
-        with self._lock:
-            hit = self._entries.get(job_id)
-            if hit is None:
-                return None
-            expires, owner, _finished, view = hit
-            if self._monotonic() >= expires:
-                del self._entries[job_id]
-                return None
-            return view if owner == tenant_id else None
+        hit = self._live.get(job_id) or self._finished.get(job_id)
+        if hit is None:
+            return None
+        owner, view = hit
+        return view if owner == tenant_id else None
 
     def version(self) -> int:
         """Take before reading a job from the database; give to put() with what was read."""
@@ -91,20 +92,15 @@ class JobViews(Generic[V]):
                 return
             if not (finished or self._feed_up):
                 return
-            ttl = self._finished_ttl if finished else self._live_ttl
-            if ttl <= 0:
-                return
-            self._entries[job_id] = (self._monotonic() + ttl, tenant_id, finished, view)
-            self._entries.move_to_end(job_id)
-            while len(self._entries) > self._max:
-                self._entries.popitem(last=False)  # the least recently stored
+            (self._finished if finished else self._live).put(job_id, (tenant_id, view))
 
     def changed(self, job_id: uuid.UUID) -> None:
         """The job changed (or was deleted): forget its view. Also called by this process
         after its own writes (a cancel), so it reads them back before the feed says so."""
         with self._lock:
             self._version += 1
-            self._entries.pop(job_id, None)
+            self._finished.pop(job_id)
+            self._live.pop(job_id)
             self._recent[job_id] = self._version
             self._recent.move_to_end(job_id)
             if len(self._recent) > self._recent_max:
@@ -123,5 +119,4 @@ class JobViews(Generic[V]):
             self._version += 1
             self._floor = self._version
             self._feed_up = False
-            for job_id in [k for k, entry in self._entries.items() if not entry[2]]:
-                del self._entries[job_id]
+            self._live.clear()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from ortools.sat.python import cp_model
 
+from domain.solver.bounds import cover_lower_bound
 from domain.solver.cost import roster_cost
 from domain.solver.feasibility import is_feasible
 from domain.solver.instance import Instance, Roster
@@ -81,9 +82,15 @@ def parameters(time_limit: float, workers: int, seed: int) -> cp_model.SatParame
 class _Streamer(cp_model.CpSolverSolutionCallback):
     """Extracts and forwards each improving roster as CP-SAT finds it."""
 
-    def __init__(self, rm: RosterModel, started: float, sink: Callable[[CpsatProgress], None]):
+    def __init__(
+        self,
+        rm: RosterModel,
+        started: float,
+        sink: Callable[[CpsatProgress], None],
+        floor: int = 0,
+    ):
         super().__init__()
-        self._rm, self._started, self._sink = rm, started, sink
+        self._rm, self._started, self._sink, self._floor = rm, started, sink, floor
         self.count = 0
 
     def on_solution_callback(self) -> None:
@@ -92,7 +99,7 @@ class _Streamer(cp_model.CpSolverSolutionCallback):
         self._sink(
             CpsatProgress(
                 objective=round(self.objective_value),
-                bound=math.ceil(self.best_objective_bound - 1e-6),
+                bound=max(self._floor, math.ceil(self.best_objective_bound - 1e-6)),
                 elapsed=time.monotonic() - self._started,
                 roster=roster,
             )
@@ -124,12 +131,16 @@ def solve_cpsat(
     small = cells <= FULL_MODEL_MAX_CELLS
     full_share = full_model_share(cells, full_share)
     stats: dict[str, object] = {"workers": workers}
+    # Counting alone often bounds the objective far better than the full model's short
+    # turn proves (bounds.py); CP-SAT's bound is raised to it wherever one is reported.
+    floor = cover_lower_bound(instance)
+    stats["counting_bound"] = floor
     if hint_ok and not small:
-        status, roster, bound = "feasible", hint, None
+        status, roster, bound = "feasible", hint, floor or None
         stats["full_model"] = "skipped: large instance, feasible hint"
     else:
         status, roster, bound = _solve_full(
-            instance, time_limit * full_share, workers, seed, hint, started, sink, stats
+            instance, time_limit * full_share, workers, seed, hint, started, sink, stats, floor
         )
         if roster is None and hint_ok and status == "unknown":
             status, roster = "feasible", hint
@@ -151,6 +162,7 @@ def solve_cpsat(
                 started,
                 sink,
                 stats,
+                floor,
             )
             bound = again if bound is None or (again is not None and again > bound) else bound
     lns_stats = LnsStats()
@@ -190,6 +202,7 @@ def solve_cpsat(
             started,
             sink,
             stats,
+            floor,
         )
         if new_bound is not None:
             bound = new_bound if bound is None else max(bound, new_bound)
@@ -230,8 +243,10 @@ def _solve_full(
     started: float,
     sink: Callable[[CpsatProgress], None],
     stats: dict[str, object],
+    floor: int = 0,
 ) -> tuple[str, Roster | None, int | None]:
-    """Solve the whole model for `seconds`: (status, best roster or None, lower bound)."""
+    """Solve the whole model for `seconds`: (status, best roster or None, lower bound, at
+    least `floor` unless the model is infeasible)."""
     begun = time.monotonic()
     rm = RosterModel(instance)
     if hint is not None:
@@ -239,7 +254,7 @@ def _solve_full(
     built = time.monotonic() - begun
     solver = cp_model.CpSolver()
     solver.parameters.copy_from(parameters(seconds - built, workers, seed))
-    streamer = _Streamer(rm, started, sink)
+    streamer = _Streamer(rm, started, sink, floor)
     code = solver.solve(rm.model, streamer)
     stats.update(
         full_model_seconds=round(time.monotonic() - begun, 3),
@@ -252,7 +267,9 @@ def _solve_full(
     if code in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         # The objective is integral, so the ceiling of a fractional bound is still a bound.
         bound = math.ceil(solver.best_objective_bound - 1e-6)
-        return status, rm.vars.extract(solver.boolean_value), bound
+        return status, rm.vars.extract(solver.boolean_value), max(bound, floor)
     if code == cp_model.UNKNOWN and math.isfinite(solver.best_objective_bound):
-        return status, None, math.ceil(solver.best_objective_bound - 1e-6)
+        return status, None, max(floor, math.ceil(solver.best_objective_bound - 1e-6))
+    if code == cp_model.UNKNOWN:
+        return status, None, floor or None
     return status, None, None

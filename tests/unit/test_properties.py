@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from ortools.sat.python import cp_model
 
 from domain.problem import Assignment, Cover, Employee, Horizon, Problem, Request, ShiftType
+from domain.solver.bounds import cover_lower_bound
 from domain.solver.cost import roster_cost
 from domain.solver.cpsat import solve_cpsat
 from domain.solver.evaluator import evaluate
@@ -267,6 +268,9 @@ def test_tiny_problems_agree_with_brute_force(problem):
     witness_evaluation = evaluate(problem, witness)
     assert witness_evaluation.feasible
     assert witness_evaluation.objective == optimum
+    floor = cover_lower_bound(inst)
+    event("counting bound binds" if floor else "counting bound 0")
+    assert floor <= optimum
     assert result.status in ("optimal", "feasible")
     assert result.roster is not None
     evaluation = evaluate(problem, inst.assignments(result.roster))

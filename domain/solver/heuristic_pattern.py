@@ -8,6 +8,7 @@ alone, the weekends that a pattern with the most days possible needs.
 
 from __future__ import annotations
 
+import itertools
 import random
 
 NEG = float("-inf")
@@ -39,6 +40,7 @@ class PatternDP:
         min_off: int,
         weekends: tuple[tuple[int, ...], ...] = (),
         runs: list[list[float]] | None = None,
+        half_weekend: float = 0.0,
     ) -> None:
         n_days = len(values)
         # runs[i][k]: value of a run of k + 1 days from day i, when the days of a run are
@@ -70,6 +72,16 @@ class PatternDP:
             first[d + 1] = f
             block[d] = last
         self.base, self.count, self.first, self.block = base, count, first, block
+        # A price on a weekend worked on one day only, when its other day could be worked:
+        # charged where a run starts on a weekend's later day or ends before one.
+        self.half_start = [0.0] * n_days
+        self.half_end = [0.0] * n_days
+        if half_weekend:
+            for days in weekends:
+                for a, b in itertools.pairwise(days):
+                    if values[a] is not None and values[b] is not None:
+                        self.half_start[b] = half_weekend
+                        self.half_end[a] = half_weekend
 
     def _window(self, j: int) -> tuple[int, int]:
         """First and last day on which a run ending on day j may start (inclusive)."""
@@ -81,6 +93,7 @@ class PatternDP:
 
     def solve(self, lam: float, mu: float = 0.0) -> list[bool]:
         n_days, block, later = self.n_days, self.block, self.later
+        half_start, half_end = self.half_start, self.half_end
         if n_days == 0:
             return []
         if self.runs is not None:
@@ -104,7 +117,7 @@ class PatternDP:
                 before = best_end[t] if t >= 0 else 0.0
                 if before < 0.0:
                     before = 0.0  # nothing but days off since day 0
-                starts[j] = before - prefix[j] - (mu if later[j] else 0.0)
+                starts[j] = before - prefix[j] - (mu if later[j] else 0.0) - half_start[j]
                 lo = j - k1
                 if block[j] >= lo:
                     lo = block[j] + 1
@@ -112,7 +125,7 @@ class PatternDP:
                 if hi < 0 and lo == 0:
                     hi = 0
                 if hi >= lo:
-                    end = max(starts[lo : hi + 1]) + prefix[j + 1]
+                    end = max(starts[lo : hi + 1]) + prefix[j + 1] - half_end[j]
                     if end > run_max:
                         run_max, run_at = end, j
             best_end[j] = run_max
@@ -139,6 +152,7 @@ class PatternDP:
             self.first,
         )
         assert runs is not None
+        half_start, half_end = self.half_start, self.half_end
         k1, m1, gap = self.k_max - 1, self.min_run - 1, self.min_off + 1
         last_day = n_days - 1
         starts = [NEG] * n_days
@@ -152,7 +166,7 @@ class PatternDP:
                 before = best_end[t] if t >= 0 else 0.0
                 if before < 0.0:
                     before = 0.0
-                starts[j] = before - (mu if later[j] else 0.0)
+                starts[j] = before - (mu if later[j] else 0.0) - half_start[j]
                 lo = j - k1
                 if block[j] >= lo:
                     lo = block[j] + 1
@@ -165,7 +179,7 @@ class PatternDP:
                     v = starts[i] + runs[i][j - i] - lam * i + mu * first[i]
                     if v > end:
                         end, at = v, i
-                end += tail
+                end += tail - half_end[j]
                 if end > run_max:
                     run_max, run_at = end, j
                 best_start[j] = at

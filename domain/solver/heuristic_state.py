@@ -44,6 +44,12 @@ class RosterState:
         for w, days in enumerate(inst.weekends):
             for d in days:
                 self.weekend_of[d] = w
+        # The dearest person missing from a weekend shift: what a weekend worked on one day
+        # only may waste (heuristic_build.HALF_WEEKEND).
+        self.weekend_under = max(
+            (w for days in inst.weekends for d in days for w in self.w_under[d]), default=0
+        )
+        self.price_half_weekends = False  # set by the local search (heuristic.py)
         self.days_off = inst.days_off
         self.on_w = inst.on_weight
         self.off_w = inst.off_weight

@@ -18,8 +18,10 @@ from hypothesis import strategies as st
 
 from domain.formats.curtois import parse_curtois
 from domain.problem import Cover, Employee, Horizon, Problem, Request, ShiftType
+from domain.solver import heuristic_build
 from domain.solver.cost import roster_cost
 from domain.solver.evaluator import evaluate
+from domain.solver.feasibility import is_feasible
 from domain.solver.heuristic import LONG_HORIZON, solve_heuristic
 from domain.solver.heuristic_pattern import PatternDP, skeleton_weekends, worked_weekends
 from domain.solver.heuristic_state import RosterState, run_violations, runs_ok
@@ -351,7 +353,32 @@ def test_delta_cost_matches_recomputation():
 # --- the pattern DP ---------------------------------------------------------------------------
 
 
-def _brute_best(values, lam, min_run, max_run, min_off, weekends, mu):
+def _pattern_value(values, flags, lam, weekends, mu, half, runs=None):
+    """What PatternDP maximises: the days' (or runs') values, lam per day, mu per weekend
+    worked, `half` per weekend worked on one of two workable days."""
+    n_days = len(values)
+    if runs is None:
+        value = sum(values[d] + lam for d in range(n_days) if flags[d])
+    else:
+        value, d = 0.0, 0
+        while d < n_days:
+            if flags[d]:
+                end = d
+                while end + 1 < n_days and flags[end + 1]:
+                    end += 1
+                value += runs[d][end - d] + lam * (end - d + 1)
+                d = end + 1
+            else:
+                d += 1
+    value -= mu * len(worked_weekends(weekends, list(flags)))
+    for days in weekends:
+        for a, b in itertools.pairwise(days):
+            if values[a] is not None and values[b] is not None and flags[a] != flags[b]:
+                value -= half
+    return value
+
+
+def _brute_best(values, lam, min_run, max_run, min_off, weekends, mu, half=0.0, runs=None):
     best = None
     n_days = len(values)
     for flags in itertools.product([False, True], repeat=n_days):
@@ -360,8 +387,7 @@ def _brute_best(values, lam, min_run, max_run, min_off, weekends, mu):
         row = [0 if f else OFF for f in flags]
         if run_violations(row, min_run, max_run, min_off):
             continue
-        value = sum(values[d] + lam for d in range(n_days) if flags[d])
-        value -= mu * len(worked_weekends(weekends, list(flags)))
+        value = _pattern_value(values, flags, lam, weekends, mu, half, runs)
         best = value if best is None else max(best, value)
     return best
 
@@ -375,15 +401,37 @@ def test_pattern_dp_matches_brute_force():
         values = [None if rng.random() < 0.15 else rng.uniform(-5, 10) for _ in range(n_days)]
         weekends = tuple((d, d + 1) for d in range(rng.randint(0, 2), n_days - 1, 5))
         lam, mu = rng.uniform(-3, 3), rng.choice([0.0, rng.uniform(0, 6)])
-        dp = PatternDP(values, min_run, max_run, min_off, weekends)
+        half = rng.choice([0.0, rng.uniform(0, 8)])
+        runs = None
+        if rng.random() < 0.5:  # a value per run: its days' values give or take a little
+            runs = [
+                [
+                    sum(v or 0.0 for v in values[i : i + k + 1]) + rng.uniform(-2, 2)
+                    for k in range(n_days - i)
+                ]
+                for i in range(n_days)
+            ]
+        dp = PatternDP(values, min_run, max_run, min_off, weekends, runs=runs, half_weekend=half)
         work = dp.solve(lam, mu)
         row = [0 if w else OFF for w in work]
         assert not run_violations(row, min_run, max_run, min_off)
         assert all(not w or values[d] is not None for d, w in enumerate(work))
-        got = sum(values[d] + lam for d in range(n_days) if work[d])
-        got -= mu * len(worked_weekends(weekends, work))
-        expected = _brute_best(values, lam, min_run, max_run, min_off, weekends, mu)
+        got = _pattern_value(values, work, lam, weekends, mu, half, runs)
+        expected = _brute_best(values, lam, min_run, max_run, min_off, weekends, mu, half, runs)
         assert got == pytest.approx(expected)
+
+
+def test_a_price_on_half_worked_weekends_makes_the_pattern_work_both_days():
+    # Runs of exactly two days; Saturday (5) is worth a lot, Sunday (6) a little less than
+    # nothing: without a price the best pattern works Friday and Saturday only.
+    values: list[float | None] = [0.0] * 5 + [10.0, -0.5]
+    weekends = ((5, 6),)
+    plain = PatternDP(values, 2, 2, 1, weekends).solve(0.0)
+    assert plain[5]
+    assert not plain[6]
+    priced = PatternDP(values, 2, 2, 1, weekends, half_weekend=1.0).solve(0.0)
+    assert priced[5]
+    assert priced[6]
 
 
 def test_local_run_check_agrees_with_the_full_one():
@@ -512,3 +560,22 @@ def test_a_row_rebuilt_in_a_window_changes_no_day_outside_it(number):
         assert row[:a] == emptied[:a], (e, a, b)
         assert row[b + 1 :] == emptied[b + 1 :], (e, a, b)
         state.set_row(e, current, a, b)
+
+
+def _half_worked_weekends(inst, roster) -> int:
+    return sum(
+        len({roster[e][d] != OFF for d in days}) == 2
+        for e in range(inst.n_employees)
+        for days in inst.weekends
+    )
+
+
+def test_re_plans_beyond_six_weeks_work_weekends_whole(monkeypatch):
+    # Instance18 (84 days): every employee works their maximum of weekends, so a weekend
+    # worked on one day only wastes one its holes need.
+    inst = compile_problem(parse_curtois(curtois_instance(18).read_text()))
+    priced = solve_heuristic(inst, time_limit=3.0, seed=0)
+    monkeypatch.setattr(heuristic_build, "HALF_WEEKEND", 0.0)
+    plain = solve_heuristic(inst, time_limit=3.0, seed=0)
+    assert is_feasible(inst, priced)
+    assert _half_worked_weekends(inst, priced) < _half_worked_weekends(inst, plain)

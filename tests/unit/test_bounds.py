@@ -22,9 +22,11 @@ MONDAY = dt.date(2024, 1, 1)
 SHIFTS = [ShiftType(id="D", duration_minutes=480), ShiftType(id="L", duration_minutes=600)]
 
 
-def problem(employees: list[Employee], cover: list[Cover], days: int = 14) -> Problem:
+def problem(
+    employees: list[Employee], cover: list[Cover], days: int = 14, start: dt.date = MONDAY
+) -> Problem:
     p = Problem(
-        horizon=Horizon(start=MONDAY, days=days),
+        horizon=Horizon(start=start, days=days),
         shift_types=SHIFTS,
         employees=employees,
         requests=[],
@@ -34,9 +36,11 @@ def problem(employees: list[Employee], cover: list[Cover], days: int = 14) -> Pr
     return p
 
 
-def need(day: int, shift: str, requirement: int, under: int = 100) -> Cover:
+def need(
+    day: int, shift: str, requirement: int, under: int = 100, start: dt.date = MONDAY
+) -> Cover:
     return Cover(
-        date=MONDAY + dt.timedelta(days=day),
+        date=start + dt.timedelta(days=day),
         shift=shift,
         requirement=requirement,
         under_weight=under,
@@ -121,24 +125,8 @@ def test_no_roster_beats_the_bound_by_brute_force(
         Employee(id=f"E{i}", max_weekends=limits[i], max_total_minutes=minutes[i])
         for i in range(n_people)
     ]
-    cover = [
-        Cover(
-            date=first + dt.timedelta(days=d),
-            shift="D",
-            requirement=requirement,
-            under_weight=under,
-            over_weight=1,
-        )
-        for d in range(days)
-    ]
-    p = Problem(
-        horizon=Horizon(start=first, days=days),
-        shift_types=SHIFTS,
-        employees=people,
-        requests=[],
-        cover=cover,
-    )
-    assert validate(p) == []
+    cover = [need(d, "D", requirement, under, start=first) for d in range(days)]
+    p = problem(people, cover, days=days, start=first)
     floor = cover_lower_bound(compile_problem(p))
     event("bound binds" if floor else "bound 0")
     brute = brute_force_optimum(p)

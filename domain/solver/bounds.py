@@ -33,6 +33,16 @@ def cover_lower_bound(inst: Instance) -> int:
     return max(on_weekends, everywhere)
 
 
+def weekend_places_short(inst: Instance) -> int:
+    """How many demanded weekend places the staff cannot fill even working every weekend
+    they may, each whole: 0 where the weekends could be fully staffed."""
+    weekend_days = {d for days in inst.weekends for d in days}
+    demand = sum(
+        line[0] for d in weekend_days for line in inst.cover[d] if line is not None and line[0] > 0
+    )
+    return max(0, demand - _weekend_capacity(inst))
+
+
 def _shortfall(inst: Instance, days, capacity: int) -> int:
     """The least under-cover cost on `days` when at most `capacity` places are staffed."""
     demand, weight = 0, None

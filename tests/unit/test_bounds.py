@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from domain.problem import Cover, Employee, Horizon, Problem, ShiftType
 from domain.solver import cpsat
-from domain.solver.bounds import cover_lower_bound
+from domain.solver.bounds import cover_lower_bound, weekend_places_short
 from domain.solver.cpsat import solve_cpsat
 from domain.solver.heuristic import solve_heuristic
 from domain.solver.instance import compile_problem
@@ -146,3 +146,11 @@ def test_a_solve_without_the_full_model_still_reports_the_counting_bound(monkeyp
     assert result.bound == cover_lower_bound(inst) == 4 * 100
     assert result.objective is not None
     assert result.objective >= result.bound
+
+
+def test_weekend_places_short_counts_places_not_cost():
+    people = [Employee(id=x, max_weekends=1) for x in "AB"]
+    short = [need(d, s, 1, under=7) for d in WEEKEND_DAYS for s in "DL"]
+    assert weekend_places_short(compile_problem(problem(people, short))) == 4
+    enough = [need(d, "D", 1) for d in (5, 6)]
+    assert weekend_places_short(compile_problem(problem(people, enough))) == 0

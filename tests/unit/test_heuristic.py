@@ -571,9 +571,9 @@ def _half_worked_weekends(inst, roster) -> int:
 
 
 def test_re_plans_beyond_six_weeks_work_weekends_whole(monkeypatch):
-    # Instance18 (84 days): every employee works their maximum of weekends, so a weekend
-    # worked on one day only wastes one its holes need.
-    inst = compile_problem(parse_curtois(curtois_instance(18).read_text()))
+    # Instance20 (182 days): the staff could fill every weekend place, so a weekend worked
+    # on one day only wastes one its holes need.
+    inst = compile_problem(parse_curtois(curtois_instance(20).read_text()))
     priced = solve_heuristic(inst, time_limit=3.0, seed=0)
     monkeypatch.setattr(heuristic_build, "HALF_WEEKEND", 0.0)
     plain = solve_heuristic(inst, time_limit=3.0, seed=0)

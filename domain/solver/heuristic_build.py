@@ -42,7 +42,8 @@ SCARCITY_BONUS = 0.05  # ... and per unit of the shift type's scarcity
 EXPECTED_FLOOR = 0.05  # ... least share of a shortfall's weight while others may fill it
 # A pattern pays this share of the dearest weekend shortfall (`RosterState.weekend_under`)
 # for a weekend it works on one day only, when it could work both, on horizons longer than
-# HALF_WEEKEND_MIN_DAYS, in the re-plans after construction (`price_half_weekends`). Where
+# HALF_WEEKEND_MIN_DAYS, in the re-plans after construction, where the staff could fill every
+# weekend place (`RosterState.price_half_weekends`, set in heuristic.py). Where
 # every employee works their maximum number of weekends, a half-worked weekend wastes a day
 # the weekend's holes need, and the search after the heuristic hardly ever recovers it.
 # Heuristic alone (seed 0, 30 s pipeline budget), price 0 / 1 x 100: Instance18 6605 / 5814,

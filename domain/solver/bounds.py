@@ -22,13 +22,14 @@ of the whole horizon's):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from domain.solver.instance import Instance
 
 
 def cover_lower_bound(inst: Instance) -> int:
     """A lower bound on any roster's objective: the under-cover that counting forces."""
-    weekend_days = sorted({d for days in inst.weekends for d in days})
-    on_weekends = _shortfall(inst, weekend_days, _weekend_capacity(inst))
+    on_weekends = _shortfall(inst, _weekend_days(inst), _weekend_capacity(inst))
     everywhere = _shortfall(inst, range(inst.days), _horizon_capacity(inst))
     return max(on_weekends, everywhere)
 
@@ -36,21 +37,28 @@ def cover_lower_bound(inst: Instance) -> int:
 def weekend_places_short(inst: Instance) -> int:
     """How many demanded weekend places the staff cannot fill even working every weekend
     they may, each whole: 0 where the weekends could be fully staffed."""
-    weekend_days = {d for days in inst.weekends for d in days}
-    demand = sum(
-        line[0] for d in weekend_days for line in inst.cover[d] if line is not None and line[0] > 0
-    )
+    demand, _ = _demand(inst, _weekend_days(inst))
     return max(0, demand - _weekend_capacity(inst))
 
 
-def _shortfall(inst: Instance, days, capacity: int) -> int:
-    """The least under-cover cost on `days` when at most `capacity` places are staffed."""
+def _weekend_days(inst: Instance) -> list[int]:
+    return [d for days in inst.weekends for d in days]
+
+
+def _demand(inst: Instance, days: Iterable[int]) -> tuple[int, int | None]:
+    """The places demanded on `days`, and the smallest under-cover weight among them."""
     demand, weight = 0, None
     for d in days:
         for line in inst.cover[d]:
             if line is not None and line[0] > 0:
                 demand += line[0]
                 weight = line[1] if weight is None else min(weight, line[1])
+    return demand, weight
+
+
+def _shortfall(inst: Instance, days: Iterable[int], capacity: int) -> int:
+    """The least under-cover cost on `days` when at most `capacity` places are staffed."""
+    demand, weight = _demand(inst, days)
     if weight is None or demand <= capacity:
         return 0
     return weight * (demand - capacity)

@@ -41,18 +41,12 @@ DEPTH_BONUS = 0.02  # construction: extra value per further person missing, shar
 SCARCITY_BONUS = 0.05  # ... and per unit of the shift type's scarcity
 EXPECTED_FLOOR = 0.05  # ... least share of a shortfall's weight while others may fill it
 # A pattern pays this share of the dearest weekend shortfall (`RosterState.weekend_under`)
-# for a weekend it works on one day only, when it could work both, on horizons longer than
-# HALF_WEEKEND_MIN_DAYS, in the re-plans after construction, where the staff could fill every
-# weekend place (`RosterState.price_half_weekends`, set in heuristic.py). Where
-# every employee works their maximum number of weekends, a half-worked weekend wastes a day
-# the weekend's holes need, and the search after the heuristic hardly ever recovers it.
-# Heuristic alone (seed 0, 30 s pipeline budget), price 0 / 1 x 100: Instance18 6605 / 5814,
-# Instance20 6629 / 6157, Instance16 3592 / 3906 (but 3331-3339 after the whole solve). The
-# price in construction too gained more (Instance18 5614) but left Instance18's tightest
-# rows short of their minimum minutes when the heuristic had under a second. At 30 s the
-# whole solve gained on Instance16-22 and lost on Instance14 (42 days) and on 4-week
-# horizons (Instance8 1552 / 1666 against 1471 / 1351), so those go without; the
-# measurements are in docs/solver.md.
+# for a weekend it works on one day only, when it could work both. Only the re-plans after
+# construction pay it, on horizons longer than HALF_WEEKEND_MIN_DAYS where the staff could
+# fill every weekend place (`RosterState.price_half_weekends`: heuristic.py says why, and
+# docs/solver.md has the measurements). There a half-worked weekend wastes a day the
+# weekend's holes need, which the search after the heuristic hardly ever recovers
+# (Instance20, heuristic alone with the 30 s pipeline's budget: 6629 without, 6157 with).
 HALF_WEEKEND = 1.0
 HALF_WEEKEND_MIN_DAYS = 42
 WASTED_WEEKENDS = 1  # open weekends a row may leave unworked before the skeleton is tried
@@ -312,7 +306,8 @@ def _search_fit(
 ) -> tuple[list[bool], float, int]:
     """`_search` then `_fit_count`: (pattern, its bonus per day, its worked-day count). The
     price of half weekends must never cost the minimum minutes: a priced pattern short of
-    them is searched again without it (Instance18's most constrained rows fell short)."""
+    them is searched again without it (priced patterns of Instance18's tightest rows fell
+    short when construction was priced too)."""
     work, lam = _search(st, e, frame, day_value, lam, budget, runs)
     count = _fit_count(st, e, frame, work, day_value)
     if count < frame.lo and st.price_half_weekends:

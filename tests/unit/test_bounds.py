@@ -9,13 +9,15 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from domain.formats.curtois import load_problem_file
 from domain.problem import Cover, Employee, Horizon, Problem, ShiftType
 from domain.solver import cpsat
-from domain.solver.bounds import cover_lower_bound, weekend_places_short
+from domain.solver.bounds import cover_lower_bound, type_places_short, weekend_places_short
 from domain.solver.cpsat import solve_cpsat
 from domain.solver.heuristic import solve_heuristic
 from domain.solver.instance import compile_problem
 from domain.validation import validate
+from tests.benchmark_data import curtois_instance
 from tests.unit.test_properties import brute_force_optimum
 
 MONDAY = dt.date(2024, 1, 1)
@@ -95,6 +97,40 @@ def test_the_smallest_under_weight_prices_the_shortfall():
     assert cover_lower_bound(compile_problem(problem(people, cover))) == 3 * 7
 
 
+def test_caps_on_a_shift_type_leave_that_type_short():
+    # Two people may work L at most twice each: 6 L places leave 2 short, while their days
+    # and minutes would staff all of them.
+    people = [Employee(id=x, max_shifts={"L": 2}) for x in "AB"]
+    cover = [need(d, "L", 1) for d in range(14) if d not in WEEKEND_DAYS][:6]
+    inst = compile_problem(problem(people, cover))
+    assert type_places_short(inst) == [0, 2]
+    assert cover_lower_bound(inst) == 2 * 100
+
+
+def test_the_shortfalls_of_two_types_add_up_each_at_its_own_weight():
+    people = [Employee(id="A", max_shifts={"D": 1, "L": 1})]
+    cover = [need(0, "D", 1, under=7), need(1, "D", 1, under=9), need(2, "D", 1, under=7)]
+    cover += [need(3, "L", 2, under=30)]
+    inst = compile_problem(problem(people, cover))
+    assert type_places_short(inst) == [2, 1]
+    assert cover_lower_bound(inst) == 2 * 7 + 1 * 30
+
+
+def test_days_a_person_may_not_work_count_against_their_cap():
+    # A may work D five times but has all but two of the demanded days off.
+    demanded = [0, 1, 2, 3]
+    days_off = [MONDAY + dt.timedelta(days=d) for d in demanded[2:]]
+    people = [Employee(id="A", max_shifts={"D": 5}, days_off=days_off)]
+    inst = compile_problem(problem(people, [need(d, "D", 1) for d in demanded]))
+    assert type_places_short(inst) == [2, 0]
+
+
+def test_curtois_instance8_is_twelve_nights_short():
+    inst = compile_problem(load_problem_file(curtois_instance(8)))
+    assert type_places_short(inst) == [0, 0, 0, 12]
+    assert cover_lower_bound(inst) == 1200
+
+
 @pytest.mark.parametrize("limit", [0, 1])
 def test_the_optimum_is_never_below_the_bound(limit):
     people = [Employee(id=x, max_weekends=limit, max_consecutive_shifts=3) for x in "AB"]
@@ -113,16 +149,22 @@ def test_the_optimum_is_never_below_the_bound(limit):
     days=st.integers(3, 5),
     limits=st.lists(st.none() | st.integers(0, 1), min_size=3, max_size=3),
     minutes=st.lists(st.none() | st.integers(480, 1500), min_size=3, max_size=3),
+    caps=st.lists(st.none() | st.integers(0, 2), min_size=3, max_size=3),
     requirement=st.integers(1, 2),
     under=st.integers(1, 100),
 )
 def test_no_roster_beats_the_bound_by_brute_force(
-    n_people, start, days, limits, minutes, requirement, under
+    n_people, start, days, limits, minutes, caps, requirement, under
 ):
-    # Tight cover, few weekends and few minutes, so that the bound usually binds.
+    # Tight cover, few weekends, few minutes and few D shifts, so the bound usually binds.
     first = MONDAY + dt.timedelta(days=start)
     people = [
-        Employee(id=f"E{i}", max_weekends=limits[i], max_total_minutes=minutes[i])
+        Employee(
+            id=f"E{i}",
+            max_weekends=limits[i],
+            max_total_minutes=minutes[i],
+            max_shifts={} if caps[i] is None else {"D": caps[i]},
+        )
         for i in range(n_people)
     ]
     cover = [need(d, "D", requirement, under, start=first) for d in range(days)]

@@ -828,6 +828,17 @@ def test_a_targeted_neighbourhood_covers_the_hole_and_someone_who_can_fill_it():
         assert len(move.free) == min(round(hoods.crew.value), inst.n_employees)
 
 
+@pytest.mark.parametrize(("days", "span"), [(42, 42), (84, 84), (98, 28)])
+def test_crews_span_the_whole_horizon_up_to_twelve_weeks(days, span):
+    # Trading a half-worked weekend for a whole one moves a worked weekend between people,
+    # often weeks apart; beyond 12 weeks a crew over every day is too slow to repair.
+    inst = compile_problem(crowded_problem(days=days))
+    hoods = lns._Neighbourhoods(inst, random.Random(0))
+    hoods.everyone_share, hoods.target_share, hoods.request_share = 0.0, 0.0, 0.0
+    move = hoods.draw([[OFF] * days for _ in range(inst.n_employees)])
+    assert (hoods.span, move.hi - move.lo) == (span, span)
+
+
 def test_shortfall_finds_only_understaffed_pairs():
     inst = compile_problem(make_problem(days=2, cover=[demand(0, "D", 1), demand(1, "N", 1)]))
     rng = random.Random(0)

@@ -831,7 +831,7 @@ def test_a_targeted_neighbourhood_covers_the_hole_and_someone_who_can_fill_it():
 @pytest.mark.parametrize(("days", "span"), [(42, 42), (84, 84), (98, 28)])
 def test_crews_span_the_whole_horizon_up_to_twelve_weeks(days, span):
     # Trading a half-worked weekend for a whole one moves a worked weekend between people,
-    # often weeks apart; beyond 12 weeks a crew over every day is too slow to repair.
+    # often weeks apart; beyond 12 weeks longer crews gained nothing (docs/solver.md).
     inst = compile_problem(crowded_problem(days=days))
     hoods = lns._Neighbourhoods(inst, random.Random(0))
     hoods.everyone_share, hoods.target_share, hoods.request_share = 0.0, 0.0, 0.0

@@ -38,7 +38,8 @@ def cover_lower_bound(inst: Instance) -> int:
     on_weekends = _shortfall(inst, _weekend_days(inst), _weekend_capacity(inst))
     everywhere = _shortfall(inst, range(inst.days), _horizon_capacity(inst))
     by_type = sum(
-        short * _min_weight(inst, s) for s, short in enumerate(type_places_short(inst)) if short
+        _shortfall(inst, range(inst.days), capacity, (s,))
+        for s, capacity in enumerate(_type_capacity(inst))
     )
     return max(on_weekends, everywhere, by_type)
 
@@ -46,22 +47,10 @@ def cover_lower_bound(inst: Instance) -> int:
 def type_places_short(inst: Instance) -> list[int]:
     """Per shift type, how many of its demanded places no roster can staff: more than the
     employees' `max_shifts` of it (and the demanded days they may work it) add up to."""
-    out = []
-    for s in range(inst.n_shifts):
-        asked = [d for d, row in enumerate(inst.cover) if row[s] is not None and row[s][0] > 0]
-        demand = sum(inst.cover[d][s][0] for d in asked)  # type: ignore[index]
-        capacity = 0
-        for e in range(inst.n_employees):
-            days = sum(inst.may_work(e, d, s) for d in asked)
-            cap = inst.max_shifts[e][s]
-            capacity += days if cap is None else min(cap, days)
-        out.append(max(0, demand - capacity))
-    return out
-
-
-def _min_weight(inst: Instance, s: int) -> int:
-    """The smallest under-cover weight of shift type s where it is demanded."""
-    return min(line[1] for row in inst.cover if (line := row[s]) is not None and line[0] > 0)
+    return [
+        max(0, _demand(inst, range(inst.days), (s,))[0] - capacity)
+        for s, capacity in enumerate(_type_capacity(inst))
+    ]
 
 
 def weekend_places_short(inst: Instance) -> int:
@@ -75,20 +64,28 @@ def _weekend_days(inst: Instance) -> list[int]:
     return [d for days in inst.weekends for d in days]
 
 
-def _demand(inst: Instance, days: Iterable[int]) -> tuple[int, int | None]:
-    """The places demanded on `days`, and the smallest under-cover weight among them."""
+def _demand(
+    inst: Instance, days: Iterable[int], shifts: Iterable[int] | None = None
+) -> tuple[int, int | None]:
+    """The places demanded on `days` (of `shifts`, default all), and the smallest
+    under-cover weight among them."""
     demand, weight = 0, None
+    types = range(inst.n_shifts) if shifts is None else tuple(shifts)
     for d in days:
-        for line in inst.cover[d]:
+        for s in types:
+            line = inst.cover[d][s]
             if line is not None and line[0] > 0:
                 demand += line[0]
                 weight = line[1] if weight is None else min(weight, line[1])
     return demand, weight
 
 
-def _shortfall(inst: Instance, days: Iterable[int], capacity: int) -> int:
-    """The least under-cover cost on `days` when at most `capacity` places are staffed."""
-    demand, weight = _demand(inst, days)
+def _shortfall(
+    inst: Instance, days: Iterable[int], capacity: int, shifts: Iterable[int] | None = None
+) -> int:
+    """The least under-cover cost on `days` (of `shifts`, default all) when at most
+    `capacity` places are staffed."""
+    demand, weight = _demand(inst, days, shifts)
     if weight is None or demand <= capacity:
         return 0
     return weight * (demand - capacity)
@@ -122,3 +119,18 @@ def _horizon_capacity(inst: Instance) -> int:
             days = min(days, limit // shortest)
         total += days
     return total
+
+
+def _type_capacity(inst: Instance) -> list[int]:
+    """Per shift type, the most places of it the staff can work where it is demanded: each
+    person at most their `max_shifts` of it and the demanded days they may work it."""
+    out = []
+    for s in range(inst.n_shifts):
+        asked = [d for d, row in enumerate(inst.cover) if row[s] is not None and row[s][0] > 0]
+        total = 0
+        for e in range(inst.n_employees):
+            days = sum(inst.may_work(e, d, s) for d in asked)
+            cap = inst.max_shifts[e][s]
+            total += days if cap is None else min(cap, days)
+        out.append(total)
+    return out

@@ -839,6 +839,23 @@ def test_crews_span_the_whole_horizon_up_to_twelve_weeks(days, span):
     assert (hoods.span, move.hi - move.lo) == (span, span)
 
 
+@pytest.mark.parametrize(
+    ("code", "change"),
+    [
+        (cp_model.OPTIMAL, "grows"),
+        (cp_model.INFEASIBLE, "grows"),
+        (cp_model.FEASIBLE, "shrinks"),  # improved, but out of time
+        (cp_model.UNKNOWN, "shrinks"),
+    ],
+)
+def test_a_neighbourhood_grows_when_its_repair_ends_in_time_and_shrinks_when_it_runs_out(
+    code, change
+):
+    size = lns._Size(4.0, 2.0, 8.0)
+    lns._Neighbourhoods.record(lns._Move(size, 0, 7, None), code)
+    assert (size.value > 4.0, size.value < 4.0) == (change == "grows", change == "shrinks")
+
+
 def test_shortfall_finds_only_understaffed_pairs():
     inst = compile_problem(make_problem(days=2, cover=[demand(0, "D", 1), demand(1, "N", 1)]))
     rng = random.Random(0)

@@ -17,8 +17,9 @@ a window in 0.2 s on average, where the default portfolio of 2 workers needs 0.9
 gives up. Sizes adapt: a neighbourhood solved or refuted in time grows, one that timed out
 shrinks, whether or not it improved on the way. `threads` repairs are always in flight
 (CP-SAT releases the GIL while it solves); a repair of an older incumbent is carried over to
-the current one when that stays feasible and cheaper. On long horizons half the neighbourhoods are built around a hole of the incumbent
-(an under-staffed day and shift) and the people who could fill it.
+the current one when that stays feasible and cheaper. On long horizons half the
+neighbourhoods are built around a hole of the incumbent (an under-staffed day and shift) and
+the people who could fill it.
 """
 
 from __future__ import annotations

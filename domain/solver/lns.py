@@ -87,6 +87,20 @@ def mix(days: int) -> tuple[float, int, float, float, float]:
 # A repair either finds a better roster quickly or is not worth waiting for: proving that a
 # neighbourhood holds nothing better can take far longer than finding an improvement.
 MOVE_SECONDS = 0.5
+# Beyond LONG_HORIZON_DAYS the crews are small and the long horizon has far more of them to
+# repair than a 30 s solve gets through, so shorter repairs pay (with the sizes shrinking
+# after every timed-out one, see _Neighbourhoods.record). At 30 s, seeds 0-4 (2026-11-26):
+# Instance22 mean 38048 with 0.2 s against 38184 with 0.3 s and 38475 with 0.5 s,
+# Instance20 5628 against 5634 and 5658. Up to 84 days 0.2 s lost (seeds 0 / 1: Instance14
+# 1456 / 1452 against 1331 / 1357, Instance18 5303 / 5620 against 5299 / 5193).
+LONG_MOVE_SECONDS = 0.2
+
+
+def move_seconds(days: int) -> float:
+    """The time one repair may take on a horizon of `days` days."""
+    return MOVE_SECONDS if days <= LONG_HORIZON_DAYS else LONG_MOVE_SECONDS
+
+
 DEFAULT_THREADS = 2  # one repair per core of the machines Rota is sized for
 
 
@@ -216,7 +230,7 @@ class _Neighbourhoods:
         of time, also when it found a better roster on the way (FEASIBLE).
 
         Keeping the size after a FEASIBLE repair, as the search once did, left the long
-        horizons' sizes where nearly every repair took the whole MOVE_SECONDS (Instance20:
+        horizons' sizes where nearly every repair took all of its time (Instance20:
         36 of 78 repairs ended FEASIBLE). Measured at 30 s (2026-11-26, keep / shrink):
         Instance20 seeds 0-4 5848 / 5796 / 5671 / 5700 / 5736 against 5582 / 5777 / 5781 /
         5478 / 5674 (mean 5750 -> 5658, about 17 % more repairs), Instance22 mean 38740 ->
@@ -328,7 +342,7 @@ def improve(
         while running or not stop():
             while len(running) < max(threads, 1) and not stop():
                 move = hoods.draw(roster)
-                seconds = min(MOVE_SECONDS, deadline - time.monotonic())
+                seconds = min(move_seconds(inst.days), deadline - time.monotonic())
                 future = pool.submit(_repair, inst, roster, move, seconds, rng.randrange(1 << 30))
                 running[future] = (move, roster)
             done, _ = wait(running, return_when=FIRST_COMPLETED)

@@ -856,6 +856,13 @@ def test_a_neighbourhood_grows_when_its_repair_ends_in_time_and_shrinks_when_it_
     assert (size.value > 4.0, size.value < 4.0) == (change == "grows", change == "shrinks")
 
 
+def test_repairs_beyond_twelve_weeks_get_less_time_than_shorter_horizons_do():
+    # Beyond 84 days there are far more crews to repair than a solve gets through.
+    assert lns.move_seconds(28) == lns.move_seconds(84) == lns.MOVE_SECONDS
+    assert lns.move_seconds(85) == lns.move_seconds(364) == lns.LONG_MOVE_SECONDS
+    assert lns.LONG_MOVE_SECONDS < lns.MOVE_SECONDS
+
+
 def test_shortfall_finds_only_understaffed_pairs():
     inst = compile_problem(make_problem(days=2, cover=[demand(0, "D", 1), demand(1, "N", 1)]))
     rng = random.Random(0)

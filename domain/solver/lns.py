@@ -49,7 +49,11 @@ from domain.solver.model import RosterModel
 # on the shorter horizons 56 days already spanned them whole. Longer horizons: an all-employee
 # window is too big to solve in a fraction of a second (Instance22: 50 x 10 shift types), so
 # most repairs free a crew over 28 days instead; measured on Instance22 over 20 s: 39.9k with
-# (0.2, 28 days, 6) against 41.6k with the short-horizon mix.
+# (0.2, 28 days, 6) against 41.6k with the short-horizon mix. Once repairs there took 0.2 s
+# (`move_seconds`), crews over 14 days (10 people to start with, adapting) did better on
+# Instance20: at 30 s, seeds 0-4, 5611 / 5550 / 5536 / 5382 / 5612 against 5649 / 5700 /
+# 5538 / 5652 / 5602 over 28 days (mean 5538 against 5628), Instance22 the same (38085
+# against 38048); over 7 days, seeds 0-2: 5621 and 37898 on average.
 #
 # Around a hole (an under-staffed day and shift of the incumbent; the crew mostly people who
 # could fill it). Measured from the same rosters over 12-15 s, twice each: Instance20 7472 ->
@@ -74,7 +78,7 @@ LONG_HORIZON_DAYS = 84
 EVERYONE_DAYS = 8.0
 FOUR_WEEKS = (0.5, 56, 3.0, 0.0, 0.5)
 SHORT = (0.5, LONG_HORIZON_DAYS, 3.0, 0.5, 0.0)
-LONG = (0.2, 28, 6.0, 0.5, 0.0)
+LONG = (0.2, 14, 10.0, 0.5, 0.0)
 
 
 def mix(days: int) -> tuple[float, int, float, float, float]:

@@ -329,6 +329,7 @@ def improve(
     rng = random.Random(seed)
     stats = stats if stats is not None else LnsStats()
     hoods = _Neighbourhoods(inst, rng)
+    repair_seconds = move_seconds(inst.days)
     checker = RosterState(inst)
     cost = roster_cost(inst, roster)
     idle = 0
@@ -346,7 +347,7 @@ def improve(
         while running or not stop():
             while len(running) < max(threads, 1) and not stop():
                 move = hoods.draw(roster)
-                seconds = min(move_seconds(inst.days), deadline - time.monotonic())
+                seconds = min(repair_seconds, deadline - time.monotonic())
                 future = pool.submit(_repair, inst, roster, move, seconds, rng.randrange(1 << 30))
                 running[future] = (move, roster)
             done, _ = wait(running, return_when=FIRST_COMPLETED)

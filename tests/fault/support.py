@@ -350,16 +350,17 @@ class Fleet:
             return conn.execute(query).all()
 
     def backdate(self, ids: Iterable[str], seconds: float) -> int:
-        """Move every timestamp of these still-running jobs and of their outbox messages
-        `seconds` into the past: as far as the stuck-job sweep can tell, that much time has
-        passed since they started (instead of waiting for it). How many jobs moved."""
+        """Move every timestamp of these still-running (or still-queued) jobs and of their
+        outbox messages `seconds` into the past: as far as the stuck-job sweep can tell, that
+        much time has passed since they were queued or started (instead of waiting for it).
+        How many jobs moved."""
         keys = [uuid.UUID(i) for i in ids]
         delta = sa.literal(dt.timedelta(seconds=seconds), sa.Interval())
         with self._engine.begin() as conn:
             moved = (
                 conn.execute(
                     sa.update(jobs)
-                    .where(jobs.c.id.in_(keys), jobs.c.status == "running")
+                    .where(jobs.c.id.in_(keys), jobs.c.status.in_(("running", "queued")))
                     .values(
                         created_at=jobs.c.created_at - delta, started_at=jobs.c.started_at - delta
                     )

@@ -4,12 +4,17 @@ Each instance goes through `solve_isolated`, exactly as a job would, so the tabl
 whole solve path (child process, limits, fallback) and not the CP-SAT model alone. Rows are
 printed as they finish and the results file is rewritten after each, so an interrupted run
 keeps what it measured.
+
+The search is randomised and its outcome on the 4-week instances is often one of two basins a
+hole apart (Instance6: 1956-1963 or 2043-2051 at 30 s), so one run per instance says little:
+`--seeds 0,1,2` solves each instance once per seed and adds a line per instance with the mean,
+the lowest and the highest objective. The results file records the machine too
+(`domain/cli/machine.py`): at a fixed time limit the figures depend on its speed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import time
 from collections.abc import Callable
@@ -17,7 +22,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TextIO
 
+from msgspec.structs import replace
+
 from domain.cli.files import UsageError, load_problem, pretty_json, write_text
+from domain.cli.machine import machine_facts
 from domain.cli.render import ProgressLine
 from domain.problem import Problem, Solution
 
@@ -46,6 +54,7 @@ class BenchRow:
     seconds: float
     hard_violations: int
     fallback_reason: str | None
+    seed: int = 0
 
     @property
     def size(self) -> str:
@@ -64,6 +73,7 @@ _COLUMNS: tuple[tuple[str, int, Callable[[BenchRow], object]], ...] = (
     ("solver", 9, lambda r: r.solver),
     ("seconds", 7, lambda r: f"{r.seconds:.1f}"),
     ("hard", 4, lambda r: r.hard_violations),
+    ("seed", 4, lambda r: r.seed),
 )
 
 
@@ -142,7 +152,12 @@ def load_best_known(directory: Path) -> dict[str, BestKnown]:
 
 
 def make_row(
-    name: str, problem: Problem, solution: Solution, seconds: float, best: BestKnown | None
+    name: str,
+    problem: Problem,
+    solution: Solution,
+    seconds: float,
+    best: BestKnown | None,
+    seed: int = 0,
 ) -> BenchRow:
     gap = None
     if best is not None and solution.objective is not None:
@@ -161,6 +176,46 @@ def make_row(
         seconds=round(seconds, 2),
         hard_violations=len(solution.hard_violations),
         fallback_reason=solution.stats.get("fallback_reason"),
+        seed=seed,
+    )
+
+
+@dataclass(frozen=True)
+class SeedSummary:
+    """One instance over several seeds."""
+
+    instance: str
+    runs: int
+    objective_mean: float | None  # over the runs that returned a roster
+    objective_min: int | None
+    objective_max: int | None
+    gap_percent_mean: float | None
+    hard_violations_max: int
+
+
+def summarize(rows: list[BenchRow]) -> SeedSummary:
+    """The runs of one instance (`rows`, at least one) summed up."""
+    objectives = [r.objective for r in rows if r.objective is not None]
+    gaps = [r.gap_percent for r in rows if r.gap_percent is not None]
+    return SeedSummary(
+        instance=rows[0].instance,
+        runs=len(rows),
+        objective_mean=round(sum(objectives) / len(objectives), 1) if objectives else None,
+        objective_min=min(objectives, default=None),
+        objective_max=max(objectives, default=None),
+        gap_percent_mean=round(sum(gaps) / len(gaps), 2) if gaps else None,
+        hard_violations_max=max(r.hard_violations for r in rows),
+    )
+
+
+def summary_line(summary: SeedSummary) -> str:
+    if summary.objective_mean is None:
+        return f"  {summary.instance}: no roster in {summary.runs} runs"
+    gap = "" if summary.gap_percent_mean is None else f", gap {summary.gap_percent_mean:.1f} %"
+    return (
+        f"  {summary.instance} over {summary.runs} seeds: mean {summary.objective_mean:.1f}"
+        f"{gap}, lowest {summary.objective_min}, highest {summary.objective_max}, "
+        f"hard violations at most {summary.hard_violations_max}"
     )
 
 
@@ -172,6 +227,7 @@ class BenchConfig:
     memory_limit_mib: int
     workers: int
     output: Path | None
+    seeds: list[int] | None = None  # None: each problem's own seed, once
 
 
 def run_curtois(
@@ -180,8 +236,8 @@ def run_curtois(
     out: TextIO,
     err: TextIO,
 ) -> list[BenchRow]:
-    """Solve every selected instance with `solve` (solve_isolated's signature), printing and
-    saving each row as it finishes."""
+    """Solve every selected instance with `solve` (solve_isolated's signature), once per seed,
+    printing and saving each row as it finishes."""
     paths = find_instances(config.directory, config.instances)
     best_known = load_best_known(config.directory)
     # Parse everything first: a malformed file should stop the run before any solving.
@@ -193,39 +249,78 @@ def run_curtois(
         "time_limit": config.time_limit,
         "memory_limit_mib": config.memory_limit_mib,
         "workers": config.workers,
-        "cpus": os.cpu_count(),
+        "seeds": config.seeds,
+        "machine": machine_facts(),
     }
+    machine = meta["machine"]
+    print(
+        f"machine: {machine['cpu']}, {machine['cpus']} CPUs, Python {machine['python']}, "
+        f"reference loop {machine['reference_seconds']} s (lower is faster)",
+        file=out,
+        flush=True,
+    )
     rows: list[BenchRow] = []
+    summaries: list[SeedSummary] = []
+
+    def save() -> None:
+        if config.output is not None:
+            document = {
+                **meta,
+                "rows": [asdict(r) for r in rows],
+                "summaries": [asdict(s) for s in summaries],
+            }
+            write_text(config.output, pretty_json(document))
+
     print(table_header(), file=out, flush=True)
     for name, problem in problems:
-        progress = ProgressLine(err, prefix=f"{name}: ")
-        started = time.monotonic()
-        try:
-            solution = solve(
-                problem,
-                time_limit=config.time_limit,
-                memory_limit_bytes=config.memory_limit_mib * 1024**2,
-                workers=config.workers,
-                fallback=True,
-                on_progress=progress,
-            )
-        finally:
-            progress.clear()
-        row = make_row(name, problem, solution, time.monotonic() - started, best_known.get(name))
-        rows.append(row)
-        print(table_row(row), file=out, flush=True)
-        if row.fallback_reason:
-            print(f"  {name}: heuristic fallback: {row.fallback_reason}", file=out, flush=True)
-        if config.output is not None:
-            write_text(config.output, pretty_json({**meta, "rows": [asdict(r) for r in rows]}))
+        runs: list[BenchRow] = []
+        for seed in config.seeds or [problem.options.seed or 0]:
+            seeded = replace(problem, options=replace(problem.options, seed=seed))
+            row = _run_one(config, solve, name, seeded, best_known.get(name), err)
+            runs.append(row)
+            rows.append(row)
+            print(table_row(row), file=out, flush=True)
+            if row.fallback_reason:
+                print(f"  {name}: heuristic fallback: {row.fallback_reason}", file=out, flush=True)
+            save()
+        if len(runs) > 1:
+            summaries.append(summarize(runs))
+            print(summary_line(summaries[-1]), file=out, flush=True)
+            save()
     at_best = sum(1 for r in rows if r.gap_percent is not None and r.gap_percent <= 0)
     total = sum(r.seconds for r in rows)
     print(
-        f"{len(rows)} instance{'s' if len(rows) != 1 else ''}, {at_best} at the best-known "
-        f"value, {total:.0f} s in all",
+        f"{len(rows)} run{'s' if len(rows) != 1 else ''} of {len(problems)} "
+        f"instance{'s' if len(problems) != 1 else ''}, {at_best} at the best-known value, "
+        f"{total:.0f} s in all",
         file=out,
         flush=True,
     )
     if config.output is not None:
         print(f"results written to {config.output}", file=out, flush=True)
     return rows
+
+
+def _run_one(
+    config: BenchConfig,
+    solve: Callable[..., Solution],
+    name: str,
+    problem: Problem,
+    best: BestKnown | None,
+    err: TextIO,
+) -> BenchRow:
+    progress = ProgressLine(err, prefix=f"{name}: ")
+    started = time.monotonic()
+    try:
+        solution = solve(
+            problem,
+            time_limit=config.time_limit,
+            memory_limit_bytes=config.memory_limit_mib * 1024**2,
+            workers=config.workers,
+            fallback=True,
+            on_progress=progress,
+        )
+    finally:
+        progress.clear()
+    seconds = time.monotonic() - started
+    return make_row(name, problem, solution, seconds, best, problem.options.seed or 0)

@@ -26,6 +26,7 @@ from domain.problem import Solution
 from domain.secrets import SecretsUnavailable
 from domain.settings import Settings, SettingsError, get_settings
 from domain.solver.evaluator import evaluate, format_evaluation
+from domain.validation import MAX_SEED
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -78,6 +79,18 @@ def _instances(text: str) -> list[int]:
     if not numbers or min(numbers) < 0:
         raise argparse.ArgumentTypeError(f"expected numbers like 1,2,5, got {text!r}")
     return numbers
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seeds like 0,1,2, got {text!r}") from None
+    if not seeds or min(seeds) < 0 or max(seeds) > MAX_SEED:
+        raise argparse.ArgumentTypeError(
+            f"expected seeds from 0 to {MAX_SEED} like 0,1,2, got {text!r}"
+        )
+    return seeds
 
 
 # --- commands -------------------------------------------------------------------------------
@@ -187,6 +200,7 @@ def cmd_bench_curtois(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
         memory_limit_mib=memory_mib,
         workers=workers,
         output=args.output,
+        seeds=args.seeds,
     )
     run_curtois(config, _solve_isolated(), out, err)
     return EXIT_OK
@@ -278,6 +292,12 @@ def build_parser() -> argparse.ArgumentParser:
     _solver_options(b, "ROTA_MAX_TIME_LIMIT or 30")
     b.add_argument(
         "--instances", type=_instances, metavar="N,N,...", help="instance numbers (default: all)"
+    )
+    b.add_argument(
+        "--seeds",
+        type=_seeds,
+        metavar="N,N,...",
+        help="solve each instance once per seed and summarise them (default: once, seed 0)",
     )
     b.add_argument("-o", "--output", type=Path, metavar="OUT", help="write the rows as JSON")
     b.set_defaults(handler=cmd_bench_curtois)

@@ -6,6 +6,7 @@ The solve and bench tests go through the real isolated runner with short time li
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import subprocess
 import sys
@@ -14,9 +15,11 @@ from pathlib import Path
 import pytest
 
 from domain.cli import main as cli
+from domain.cli.bench import BenchConfig, BenchRow, run_curtois, summarize
+from domain.cli.machine import cpu_model
 from domain.cli.main import main
 from domain.cli.render import roster_table
-from domain.problem import Assignment, solution_decoder
+from domain.problem import Assignment, Solution, solution_decoder
 from domain.settings import get_settings
 from domain.validation import decode_problem
 from tests.benchmark_data import curtois_instance
@@ -243,7 +246,8 @@ def test_bench_curtois_instance1(capsys, curtois_dir, tmp_path):
     )
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[0].split()[:3] == ["instance", "size", "objective"]
+    assert lines[0].startswith("machine: ")
+    assert lines[1].split()[:3] == ["instance", "size", "objective"]
     assert any(line.startswith("Instance1 ") and "8x14x1" in line for line in lines)
     data = json.loads(results.read_text())
     assert data["time_limit"] == 3.0
@@ -253,6 +257,93 @@ def test_bench_curtois_instance1(capsys, curtois_dir, tmp_path):
     assert row["objective"] >= 607
     assert row["hard_violations"] == 0
     assert row["gap_percent"] == pytest.approx(100 * (row["objective"] - 607) / 607, abs=0.01)
+
+
+def test_bench_seeds_solve_each_instance_once_per_seed_and_summarise(capsys, curtois_dir, tmp_path):
+    results = tmp_path / "results.json"
+    code, out, err = run(
+        capsys,
+        *("bench", "curtois", curtois_dir, "--time-limit", "3", "--instances", "1"),
+        *("--seeds", "3,7", "-o", results),
+    )
+    assert code == 0, err
+    data = json.loads(results.read_text())
+    assert [(r["instance"], r["seed"]) for r in data["rows"]] == [
+        ("Instance1", 3),
+        ("Instance1", 7),
+    ]
+    objectives = [r["objective"] for r in data["rows"]]
+    (summary,) = data["summaries"]
+    assert summary["runs"] == 2
+    assert summary["objective_min"] == min(objectives)
+    assert summary["objective_max"] == max(objectives)
+    assert summary["objective_mean"] == pytest.approx(sum(objectives) / 2, abs=0.05)
+    assert data["seeds"] == [3, 7]
+    assert data["machine"]["cpus"] >= 1
+    assert data["machine"]["reference_seconds"] > 0
+    assert out.splitlines()[0].startswith("machine: ")
+    assert "Instance1 over 2 seeds: mean" in out
+    assert "2 runs of 1 instance" in out
+
+
+def test_bench_hands_each_seed_to_the_solver():
+    # The solver stands in for solve_isolated: what is under test is the seed loop around it.
+    seen: list[int | None] = []
+
+    def solve(problem, **_):
+        seen.append(problem.options.seed)
+        return Solution(
+            status="feasible",
+            objective=610 + problem.options.seed,
+            lower_bound=None,
+            solver="heuristic",
+            assignments=[],
+        )
+
+    config = BenchConfig(
+        directory=curtois_instance(1).parent,
+        instances=[1],
+        time_limit=1.0,
+        memory_limit_mib=0,
+        workers=1,
+        output=None,
+        seeds=[0, 4, 2],
+    )
+    out = io.StringIO()
+    rows = run_curtois(config, solve, out, io.StringIO())
+    assert seen == [0, 4, 2]
+    assert [(r.seed, r.objective) for r in rows] == [(0, 610), (4, 614), (2, 612)]
+    assert (
+        "Instance1 over 3 seeds: mean 612.0, gap 0.8 %, lowest 610, highest 614" in out.getvalue()
+    )
+
+
+def test_summary_of_runs_without_a_roster():
+    def row(objective, seed):
+        gap = None if objective is None else 100 * (objective - 100) / 100
+        return BenchRow(
+            "I", 1, 1, 1, objective, 100, gap, None, "x", "heuristic", 1.0, 0, None, seed
+        )
+
+    summary = summarize([row(110, 0), row(None, 1), row(130, 2)])
+    assert (summary.runs, summary.objective_mean, summary.objective_min) == (3, 120.0, 110)
+    assert (summary.objective_max, summary.gap_percent_mean) == (130, 20.0)
+    assert summarize([row(None, 0)]).objective_mean is None
+
+
+@pytest.mark.parametrize("seeds", ["x", "-1", "", "2147483648"])
+def test_bench_bad_seeds_are_a_usage_error(capsys, curtois_dir, seeds):
+    code, out, err = run(capsys, "bench", "curtois", curtois_dir, "--seeds", seeds)
+    assert code == 2
+    assert "--seeds" in err
+    assert out == ""
+
+
+def test_cpu_model_is_read_from_cpuinfo(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Example CPU 9000\n")
+    assert cpu_model(cpuinfo) == "Example CPU 9000"
+    assert cpu_model(tmp_path / "missing") != ""
 
 
 def test_bench_missing_instance_is_a_usage_error(capsys, curtois_dir):

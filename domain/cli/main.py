@@ -71,26 +71,25 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"not an ISO date (YYYY-MM-DD): {text!r}") from None
 
 
-def _instances(text: str) -> list[int]:
-    try:
-        numbers = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected numbers like 1,2,5, got {text!r}") from None
-    if not numbers or min(numbers) < 0:
-        raise argparse.ArgumentTypeError(f"expected numbers like 1,2,5, got {text!r}")
-    return numbers
+def _number_list(what: str, example: str, maximum: int | None = None) -> Callable[[str], list[int]]:
+    """A parser of comma-separated non-negative integers (at most `maximum`)."""
+    top = "" if maximum is None else f" from 0 to {maximum}"
+
+    def parse(text: str) -> list[int]:
+        message = f"expected {what}{top} like {example}, got {text!r}"
+        try:
+            numbers = [int(x) for x in text.split(",") if x.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(message) from None
+        if not numbers or min(numbers) < 0 or (maximum is not None and max(numbers) > maximum):
+            raise argparse.ArgumentTypeError(message)
+        return numbers
+
+    return parse
 
 
-def _seeds(text: str) -> list[int]:
-    try:
-        seeds = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seeds like 0,1,2, got {text!r}") from None
-    if not seeds or min(seeds) < 0 or max(seeds) > MAX_SEED:
-        raise argparse.ArgumentTypeError(
-            f"expected seeds from 0 to {MAX_SEED} like 0,1,2, got {text!r}"
-        )
-    return seeds
+_instances = _number_list("numbers", "1,2,5")
+_seeds = _number_list("seeds", "0,1,2", MAX_SEED)
 
 
 # --- commands -------------------------------------------------------------------------------

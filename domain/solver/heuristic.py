@@ -16,7 +16,8 @@
 
 Deterministic for a given seed as long as the search stops before the clock does (small
 instances stop on `LNS_PATIENCE`); on large ones the time limit decides how far it gets.
-Pure: standard library only, no I/O.
+Pure: no I/O; the standard library, and numpy for the row builder's run table where it can
+be loaded (`heuristic_types.run_values`).
 """
 
 from __future__ import annotations

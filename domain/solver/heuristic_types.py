@@ -8,6 +8,10 @@ A day whose type must not change carries `FROZEN` for that type and NEG for the 
 
 from __future__ import annotations
 
+import resource
+import sys
+from typing import Any
+
 from domain.solver.heuristic_pattern import NEG
 from domain.solver.heuristic_state import RosterState, runs_ok
 from domain.solver.instance import OFF
@@ -26,6 +30,12 @@ def run_values(st: RosterState, e: int, gains: Gains) -> list[list[float]] | Non
     day will do) or when the table would cost too much; the pattern search then values a
     day by its best type alone, which the rotation may not allow next to its neighbours'
     (`shift_types` then loses the difference).
+
+    The table is built with numpy, a run length at a time for every start day at once: the
+    same sums in the same order as `run_values_python`, so the same floats, five times
+    faster (Curtois Instance20: 0.76 ms a row against 3.8 ms; this table was a third of the
+    heuristic's time there). Where numpy cannot be loaded safely (`_numpy`), the pure-Python
+    DP builds it.
     """
     allowed = st.allowed[e]
     n_a = len(allowed)
@@ -35,6 +45,40 @@ def run_values(st: RosterState, e: int, gains: Gains) -> list[list[float]] | Non
     if all(all(r) for r in ok) or n_days * k_max * n_a * n_a > RUN_TABLE_LIMIT:
         return None
     preds = [[i for i in range(n_a) if ok[i][j]] for j in range(n_a)]
+    np = _numpy()
+    if np is None:
+        return run_values_python(gains, k_max, ok, preds)
+    value = np.array([[NEG] * n_a if g is None else g for g in gains], dtype=float)
+    table = np.full((n_days, k_max), NEG)
+    best = value  # best[i][j]: the best run from day i of the current length ending in j
+    table[:, 0] = best.max(axis=1)
+    for k in range(1, k_max):
+        prev = best[: n_days - k]
+        best = np.empty((n_days - k, n_a))
+        for j, p in enumerate(preds):
+            if not p:
+                best[:, j] = NEG
+            else:
+                top = prev.max(axis=1) if len(p) == n_a else prev[:, p].max(axis=1)
+                best[:, j] = top + value[k:, j]
+        table[: n_days - k, k] = best.max(axis=1)
+    # A run stops at the first day that may not be worked; the rows end there.
+    rows = table.tolist()
+    runs: list[list[float]] = []
+    stretch = 0
+    for i in range(n_days - 1, -1, -1):
+        stretch = stretch + 1 if gains[i] is not None else 0
+        runs.append(rows[i][: min(stretch, k_max)])
+    runs.reverse()
+    return runs
+
+
+def run_values_python(
+    gains: Gains, k_max: int, ok: list[list[bool]], preds: list[list[int]]
+) -> list[list[float]]:
+    """`run_values` in plain Python, day by day along each run."""
+    n_a = len(ok)
+    n_days = len(gains)
     every = range(n_a)
     runs: list[list[float]] = []
     for i in range(n_days):
@@ -57,6 +101,30 @@ def run_values(st: RosterState, e: int, gains: Gains) -> list[list[float]] | Non
             row.append(max(best))
         runs.append(row)
     return runs
+
+
+_NUMPY: list[Any] = []  # [module or None], filled by the first `_numpy()`
+# numpy is imported only where the address space leaves it room (or it is loaded already):
+# under a tight RLIMIT_AS its OpenBLAS does not raise but ends the process ("Memory
+# allocation still failed after 10 retries, giving up": measured with RLIMIT_AS of 60-120
+# MiB; 150 MiB was enough), and the heuristic is what a solve under a tiny limit returns.
+NUMPY_MIN_ADDRESS_SPACE = 1 << 30
+
+
+def _numpy() -> Any:
+    """numpy, or None where importing it is not safe. Imported on first use, not with this
+    module: the solver child sets its address-space limit before loading big libraries."""
+    if not _NUMPY:
+        module = sys.modules.get("numpy")
+        if module is None:
+            limit, _ = resource.getrlimit(resource.RLIMIT_AS)
+            if limit == resource.RLIM_INFINITY or limit >= NUMPY_MIN_ADDRESS_SPACE:
+                try:
+                    import numpy as module
+                except (ImportError, MemoryError):
+                    module = None
+        _NUMPY.append(module)
+    return _NUMPY[0]
 
 
 def shift_types(st: RosterState, e: int, work: list[bool], gains: Gains) -> list[int]:

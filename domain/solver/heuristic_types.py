@@ -8,6 +8,7 @@ A day whose type must not change carries `FROZEN` for that type and NEG for the 
 
 from __future__ import annotations
 
+import functools
 import resource
 import sys
 from typing import Any
@@ -103,7 +104,6 @@ def run_values_python(
     return runs
 
 
-_NUMPY: list[Any] = []  # [module or None], filled by the first `_numpy()`
 # numpy is imported only where the address space leaves it room (or it is loaded already):
 # under a tight RLIMIT_AS its OpenBLAS does not raise but ends the process ("Memory
 # allocation still failed after 10 retries, giving up": measured with RLIMIT_AS of 60-120
@@ -111,20 +111,20 @@ _NUMPY: list[Any] = []  # [module or None], filled by the first `_numpy()`
 NUMPY_MIN_ADDRESS_SPACE = 1 << 30
 
 
+@functools.cache
 def _numpy() -> Any:
     """numpy, or None where importing it is not safe. Imported on first use, not with this
     module: the solver child sets its address-space limit before loading big libraries."""
-    if not _NUMPY:
-        module = sys.modules.get("numpy")
-        if module is None:
-            limit, _ = resource.getrlimit(resource.RLIMIT_AS)
-            if limit == resource.RLIM_INFINITY or limit >= NUMPY_MIN_ADDRESS_SPACE:
-                try:
-                    import numpy as module
-                except (ImportError, MemoryError):
-                    module = None
-        _NUMPY.append(module)
-    return _NUMPY[0]
+    if "numpy" in sys.modules:
+        return sys.modules["numpy"]
+    limit, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if limit != resource.RLIM_INFINITY and limit < NUMPY_MIN_ADDRESS_SPACE:
+        return None
+    try:
+        import numpy
+    except (ImportError, MemoryError):
+        return None
+    return numpy
 
 
 def shift_types(st: RosterState, e: int, work: list[bool], gains: Gains) -> list[int]:

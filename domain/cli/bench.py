@@ -242,6 +242,7 @@ def run_curtois(
     best_known = load_best_known(config.directory)
     # Parse everything first: a malformed file should stop the run before any solving.
     problems = [(p.stem, load_problem(p)) for p in paths]
+    machine = machine_facts()
     meta = {
         "benchmark": "curtois",
         "directory": str(config.directory),
@@ -250,9 +251,8 @@ def run_curtois(
         "memory_limit_mib": config.memory_limit_mib,
         "workers": config.workers,
         "seeds": config.seeds,
-        "machine": machine_facts(),
+        "machine": machine,
     }
-    machine = meta["machine"]
     print(
         f"machine: {machine['cpu']}, {machine['cpus']} CPUs, Python {machine['python']}, "
         f"reference loop {machine['reference_seconds']} s (lower is faster)",
